@@ -1,0 +1,176 @@
+import ky, { isTimeoutError, type KyInstance, type Options } from 'ky'
+
+import {
+  ApiError,
+  ServerTimeoutError,
+  ServerUnreachableError,
+  UnexpectedResponseError,
+  type ErrorDetail,
+} from '../errors.js'
+
+/** How to reach a Parley server. */
+export interface ApiClientOptions {
+  /** The server's base URL, such as `http://localhost:8080`. */
+  url: string
+  /** A bearer key, sent as `Authorization: Bearer <key>` when given. */
+  apiKey?: string | undefined
+  /**
+   * How long to wait for each answer, in milliseconds.
+   * @default 10000
+   */
+  timeoutMs?: number
+  /** The `User-Agent` to send. */
+  userAgent?: string
+}
+
+/** A successful answer: its parsed JSON body and its headers. */
+export interface ApiResponse<Body> {
+  body: Body
+  headers: Headers
+}
+
+/**
+ * A thin client for Parley's HTTP API. It never retries (a CLI user can run
+ * the command again, and a retried send without an idempotency key could
+ * send twice), and it turns every failure into a `CliError` subclass.
+ */
+export class ApiClient {
+  readonly #url: string
+  readonly #timeoutMs: number
+  readonly #http: KyInstance
+
+  constructor(options: ApiClientOptions) {
+    this.#url = options.url
+    this.#timeoutMs = options.timeoutMs ?? 10_000
+    this.#http = ky.create({
+      prefixUrl: options.url,
+      retry: 0,
+      throwHttpErrors: false,
+      timeout: this.#timeoutMs,
+      headers: requestHeaders(options),
+    })
+  }
+
+  /** Sends `body` as JSON to `path` (relative to the base URL). */
+  post<Body>(
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<Body>> {
+    return this.#request(path, { method: 'post', json: body, headers })
+  }
+
+  /** Reads `path` (relative to the base URL) with a query string. */
+  get<Body>(
+    path: string,
+    searchParams: Record<string, string | number> = {},
+  ): Promise<ApiResponse<Body>> {
+    return this.#request(path, { method: 'get', searchParams })
+  }
+
+  async #request<Body>(
+    path: string,
+    options: Options,
+  ): Promise<ApiResponse<Body>> {
+    const response = await this.#fetch(path, options)
+    const body = await readJson(response)
+
+    if (!response.ok) throw this.#toError(response, body)
+    if (body === undefined) {
+      throw new UnexpectedResponseError(this.#url, response.status, 'no JSON')
+    }
+    return { body: body as Body, headers: response.headers }
+  }
+
+  async #fetch(path: string, options: Options): Promise<Response> {
+    try {
+      return await this.#http(path, options)
+    } catch (error) {
+      if (isTimeoutError(error)) {
+        throw new ServerTimeoutError(this.#url, this.#timeoutMs)
+      }
+      // fetch rejects with a TypeError when no connection could be made.
+      if (!(error instanceof TypeError)) throw error
+      throw new ServerUnreachableError(this.#url, failureReason(error))
+    }
+  }
+
+  #toError(response: Response, body: unknown): Error {
+    if (!isErrorBody(body)) {
+      const reason = `${response.status} ${response.statusText}`.trim()
+      return new UnexpectedResponseError(this.#url, response.status, reason)
+    }
+    return new ApiError(
+      response.status,
+      body.code,
+      body.message,
+      typeof body.request_id === 'string' ? body.request_id : undefined,
+      readDetails(body.details),
+    )
+  }
+}
+
+function requestHeaders(options: ApiClientOptions): Record<string, string> {
+  const headers: Record<string, string> = { accept: 'application/json' }
+  if (options.userAgent !== undefined) {
+    headers['user-agent'] = options.userAgent
+  }
+  if (options.apiKey !== undefined && options.apiKey !== '') {
+    headers.authorization = `Bearer ${options.apiKey}`
+  }
+  return headers
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  const text = await response.text()
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
+interface ErrorBody {
+  code: string
+  message: string
+  request_id?: unknown
+  details?: unknown
+}
+
+function isErrorBody(body: unknown): body is ErrorBody {
+  if (typeof body !== 'object' || body === null) return false
+  const { code, message } = body as Record<string, unknown>
+  return typeof code === 'string' && typeof message === 'string'
+}
+
+// `details` names each bad field. Accept both a list of `{field, message}`
+// and an object of field -> message, and skip anything else rather than
+// hide the error behind a parsing failure.
+function readDetails(details: unknown): ErrorDetail[] {
+  if (Array.isArray(details)) return details.flatMap(readDetail)
+  if (typeof details !== 'object' || details === null) return []
+  return Object.entries(details).map(([field, message]) => ({
+    field,
+    message: String(message),
+  }))
+}
+
+function readDetail(detail: unknown): ErrorDetail[] {
+  if (typeof detail !== 'object' || detail === null) return []
+  const { field, message } = detail as Record<string, unknown>
+  if (typeof field !== 'string') return []
+  return [{ field, message: String(message ?? '') }]
+}
+
+// The TypeError's `cause` is the system error; when a host name resolves to
+// several addresses it is an AggregateError holding one per address. Some
+// causes have no code, such as fetch's refusal of a blocked port.
+function failureReason(error: TypeError): string | undefined {
+  const cause = error.cause as
+    { code?: unknown; message?: unknown; errors?: unknown[] } | undefined
+  const first = cause?.errors?.[0] as { code?: unknown } | undefined
+  const candidates = [cause?.code, first?.code, cause?.message]
+  return candidates.find(
+    (value) => typeof value === 'string' && value !== '',
+  ) as string | undefined
+}

@@ -1,0 +1,53 @@
+// The response bodies of Parley's HTTP API (DESIGN section 4), as the CLI
+// reads them. Field names are the wire names.
+
+/** The 202 answer to a send. */
+export interface AcceptedBody {
+  status: 'accepted'
+  /** The new message's id. */
+  id: string
+  /** The id of the conversation the message belongs to. */
+  conversation_id: string
+}
+
+/** Where a listed page sits in the whole list. */
+export interface ListMeta {
+  /** The page number, from 1. */
+  page: number
+  /** The number of items per page. */
+  page_size: number
+  /** The number of items in the whole list. */
+  total: number
+}
+
+/** One page of a list. */
+export interface ListBody<Item> {
+  items: Item[]
+  meta: ListMeta
+}
+
+/** An item of `GET /api/conversations`. */
+export interface ConversationItem {
+  id: string
+  key: string
+  channel: string
+  participant_a: string
+  participant_b: string
+  message_count: number
+  last_activity_at: string
+}
+
+/** An item of `GET /api/conversations/{id}/messages`. */
+export interface MessageItem {
+  id: string
+  conversation_id: string
+  direction: string
+  channel: string
+  from: string
+  to: string
+  body: string
+  snippet: string
+  attachments: string[] | null
+  timestamp: string
+  status: string
+}

@@ -1,0 +1,93 @@
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+/** A request the fake server received. */
+export interface RecordedRequest {
+  method: string
+  url: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+/** What the fake server answers. */
+export interface FakeAnswer {
+  status: number
+  body: unknown
+  headers?: Record<string, string>
+}
+
+/** Decides the answer to a request. */
+export type FakeHandler = (request: RecordedRequest) => FakeAnswer
+
+/** A stand-in Parley server on loopback that records what it receives. */
+export interface FakeServer {
+  url: string
+  requests: RecordedRequest[]
+  answerWith(handler: FakeHandler): void
+  close(): Promise<void>
+}
+
+const notFound: FakeHandler = () => ({
+  status: 404,
+  body: { code: 'not_found', message: 'no such route', request_id: 'r-404' },
+})
+
+/** Starts a fake server on 127.0.0.1 and a free port. */
+export async function startFakeServer(): Promise<FakeServer> {
+  const requests: RecordedRequest[] = []
+  let handler = notFound
+  const server = createServer((request, response) => {
+    void record(request).then((recorded) => {
+      requests.push(recorded)
+      answer(response, handler(recorded))
+    })
+  })
+  await listen(server)
+
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    answerWith: (next) => void (handler = next),
+    close: () => close(server),
+  }
+}
+
+async function record(request: IncomingMessage): Promise<RecordedRequest> {
+  const chunks: Buffer[] = []
+  for await (const chunk of request) chunks.push(chunk as Buffer)
+  return {
+    method: request.method ?? '',
+    url: request.url ?? '',
+    headers: request.headers,
+    body: Buffer.concat(chunks).toString('utf8'),
+  }
+}
+
+function answer(response: ServerResponse, fake: FakeAnswer): void {
+  const text =
+    typeof fake.body === 'string' ? fake.body : JSON.stringify(fake.body)
+  const type = typeof fake.body === 'string' ? 'text/html' : 'application/json'
+  response.writeHead(fake.status, { 'content-type': type, ...fake.headers })
+  response.end(text)
+}
+
+function listen(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()))
+    server.closeAllConnections()
+  })
+}

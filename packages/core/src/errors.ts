@@ -1,0 +1,83 @@
+/**
+ * Every error that core throws on purpose is a `ParleyError` with a stable
+ * `code`. Callers branch on `code` (or the `is…` guards); the server maps
+ * each code to an HTTP status in one table.
+ */
+
+/** Stable machine-readable codes of the errors core throws. */
+export type ParleyErrorCode =
+  'validation_failed' | 'not_found' | 'no_route' | 'unavailable'
+
+/** Base class of every error core throws on purpose. */
+export class ParleyError extends Error {
+  override readonly name: string = 'ParleyError'
+  readonly code: ParleyErrorCode
+
+  constructor(code: ParleyErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** One rejected field of a request, named by its JSON path. */
+export interface FieldError {
+  /** The field's name, e.g. `to` or `attachments[2]`. */
+  readonly field: string
+  /** What is wrong with it, in plain words. */
+  readonly message: string
+}
+
+/** A request failed validation; `details` lists every bad field at once. */
+export class ValidationError extends ParleyError {
+  override readonly name = 'ValidationError'
+  readonly details: readonly FieldError[]
+
+  constructor(details: readonly FieldError[]) {
+    super('validation_failed', describeFields(details))
+    this.details = details
+  }
+}
+
+/** The conversation or message asked for does not exist. */
+export class NotFoundError extends ParleyError {
+  override readonly name = 'NotFoundError'
+
+  constructor(what: string, id: string) {
+    super('not_found', `${what} ${JSON.stringify(id)} does not exist`)
+  }
+}
+
+/** No provider is configured for the message's channel family. */
+export class NoRouteError extends ParleyError {
+  override readonly name = 'NoRouteError'
+  readonly family: string
+
+  constructor(family: string) {
+    super('no_route', `no provider is configured for the ${family} family`)
+    this.family = family
+  }
+}
+
+/** Parley is stopping or its storage failed; the caller may retry later. */
+export class UnavailableError extends ParleyError {
+  override readonly name = 'UnavailableError'
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('unavailable', message, options)
+  }
+}
+
+/** True when `error` is a {@link ParleyError} (of any kind). */
+export function isParleyError(error: unknown): error is ParleyError {
+  return error instanceof ParleyError
+}
+
+/** True when `error` is a {@link ValidationError}. */
+export function isValidationError(error: unknown): error is ValidationError {
+  return error instanceof ValidationError
+}
+
+function describeFields(details: readonly FieldError[]): string {
+  const fields = details.map((detail) => detail.field).join(', ')
+  return `request failed validation: ${fields}`
+}

@@ -1,0 +1,66 @@
+/**
+ * Parley's messaging core: validation and normalization, conversation
+ * threading, durable queues, dispatch through providers, and metrics.
+ * Storage adapters live in subpath exports (`@parley/core/sqlite`).
+ *
+ * @packageDocumentation
+ */
+export {
+  createParley,
+  type Parley,
+  type ParleyOptions,
+  type ReadinessReport,
+  type ReceiveOptions,
+  type ReceiveResult,
+  type SendOptions,
+  type SendResult,
+  type StopOptions,
+} from './parley.js'
+export type { ParleyConfig, ResolvedConfig } from './config.js'
+export { resolveConfig } from './config.js'
+export {
+  type FieldError,
+  isParleyError,
+  isValidationError,
+  NoRouteError,
+  NotFoundError,
+  ParleyError,
+  type ParleyErrorCode,
+  UnavailableError,
+  ValidationError,
+} from './errors.js'
+export type {
+  Channel,
+  ChannelFamily,
+  Conversation,
+  Direction,
+  EmailSendRequest,
+  EmailWebhookPayload,
+  Message,
+  MessageDetail,
+  MessageStatus,
+  Page,
+  PageRequest,
+  SmsSendRequest,
+  SmsWebhookPayload,
+} from './messages/types.js'
+export type { MetricsSnapshot } from './metrics/metrics.js'
+export {
+  createMockProvider,
+  type MockProviderOptions,
+} from './providers/mock-provider.js'
+export type {
+  OutboundMessage,
+  Provider,
+  ProviderOutcome,
+  ProviderOutcomeKind,
+  SendContext,
+} from './providers/provider.js'
+export type {
+  DialectName,
+  ParleyDatabase,
+  ParleySchema,
+} from './store/schema.js'
+export { migrateToLatest } from './store/migrations.js'
+export { type Clock, systemClock } from './util/clock.js'
+export { type LogFields, type Logger, silentLogger } from './util/logger.js'

@@ -1,0 +1,65 @@
+import {
+  type CountryCode,
+  isSupportedCountry,
+  parsePhoneNumberWithError,
+} from 'libphonenumber-js'
+
+/** The result of reading one phone-like address. */
+export type PhoneParse =
+  | { readonly ok: true; readonly participant: string }
+  | { readonly ok: false; readonly reason: string }
+
+// Only formatting characters may surround the digits: anything else
+// (letters, `#`, `;ext=`, `x`) would let the parser reshape the number.
+const PHONE_CHARS = /^\+?[0-9 ().-]+$/
+const SHORT_CODE = /^[0-9]{3,6}$/
+// An alphanumeric sender ID: 1 to 11 letters, digits or spaces, at least
+// one letter (carriers reject anything else).
+const SENDER_ID = /^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$/
+
+/** True when `region` is a two-letter region libphonenumber knows. */
+export function isKnownRegion(region: string): boolean {
+  return isSupportedCountry(region)
+}
+
+/**
+ * Reads a phone number, short code, or (where allowed) alphanumeric sender
+ * ID into its participant form: E.164 for numbers, digits for short codes,
+ * the ID as given for sender IDs.
+ */
+export function parsePhone(
+  text: string,
+  region: string,
+  allowSenderId: boolean,
+): PhoneParse {
+  const trimmed = text.trim()
+  if (trimmed === '') return { ok: false, reason: 'must not be empty' }
+  if (!PHONE_CHARS.test(trimmed)) {
+    if (allowSenderId && SENDER_ID.test(trimmed)) {
+      return { ok: true, participant: trimmed }
+    }
+    return { ok: false, reason: 'is not a phone number or short code' }
+  }
+
+  const digits = trimmed.replace(/[^0-9]/g, '')
+  if (!trimmed.startsWith('+') && SHORT_CODE.test(digits)) {
+    return { ok: true, participant: digits }
+  }
+
+  return parseFullNumber(trimmed, region)
+}
+
+function parseFullNumber(text: string, region: string): PhoneParse {
+  try {
+    const number = parsePhoneNumberWithError(text, {
+      defaultCountry: region as CountryCode,
+      extract: false,
+    })
+    if (!number.isPossible()) {
+      return { ok: false, reason: 'has the wrong length for its country' }
+    }
+    return { ok: true, participant: number.number }
+  } catch {
+    return { ok: false, reason: 'is not a phone number or short code' }
+  }
+}

@@ -1,0 +1,162 @@
+/** The three kinds of message Parley carries. */
+export type Channel = 'sms' | 'mms' | 'email'
+
+/**
+ * A channel family groups the channels that share addresses and providers:
+ * SMS and MMS are one family, email the other.
+ */
+export type ChannelFamily = 'sms' | 'email'
+
+/** Which way a message travelled. */
+export type Direction = 'outbound' | 'inbound'
+
+/**
+ * Where a message is in its life. Outbound: `queued` -> `sending` -> `sent`,
+ * then one terminal state. Inbound messages are `received`.
+ */
+export type MessageStatus =
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'delivered'
+  | 'undelivered'
+  | 'bounced'
+  | 'failed'
+  | 'received'
+
+/** An outbound SMS or MMS, as a client submits it. */
+export interface SmsSendRequest {
+  /** Sender phone number or short code. */
+  from: string
+  /** Recipient phone number or short code. */
+  to: string
+  /** `mms` requires at least one attachment. */
+  type: 'sms' | 'mms'
+  /** Message text; required (non-empty) for `sms`. */
+  body: string
+  /** http(s) URLs of media; `null` is read as none. */
+  attachments: readonly string[] | null
+  /** ISO-8601 instant with `Z` or an offset. */
+  timestamp: string
+}
+
+/** An outbound email, as a client submits it. */
+export interface EmailSendRequest {
+  /** Sender address, optionally with a display name. */
+  from: string
+  /** Recipient address, optionally with a display name. */
+  to: string
+  /** Optional subject line. */
+  subject?: string | null
+  /** Body; HTML allowed and kept byte for byte. Must not be empty. */
+  body: string
+  /** http(s) URLs of attachments; `null` is read as none. */
+  attachments: readonly string[] | null
+  /** ISO-8601 instant with `Z` or an offset. */
+  timestamp: string
+}
+
+/** An inbound SMS or MMS webhook: the send shape plus the provider's id. */
+export interface SmsWebhookPayload extends SmsSendRequest {
+  /** The provider's own id for the message; dedupes redeliveries. */
+  messaging_provider_id: string
+}
+
+/** An inbound email webhook: the send shape plus the provider's id. */
+export interface EmailWebhookPayload extends EmailSendRequest {
+  /** The provider's own id for the message; dedupes redeliveries. */
+  xillio_id: string
+}
+
+/**
+ * A message after validation and normalization: what the store writes and
+ * what providers receive.
+ */
+export interface NormalizedMessage {
+  readonly channel: Channel
+  readonly family: ChannelFamily
+  /** The sender as the client wrote it. */
+  readonly from: string
+  /** The recipient as the client wrote it. */
+  readonly to: string
+  /** Normalized sender (E.164, short code, sender id or bare address). */
+  readonly fromParticipant: string
+  /** Normalized recipient. */
+  readonly toParticipant: string
+  readonly subject: string | null
+  readonly body: string
+  readonly attachments: readonly string[]
+  /** UTC instant, ISO-8601 with milliseconds. */
+  readonly timestamp: string
+}
+
+/** A stored message as the API returns it. */
+export interface Message {
+  readonly id: string
+  readonly conversationId: string
+  readonly direction: Direction
+  readonly channel: Channel
+  readonly from: string
+  readonly to: string
+  readonly subject: string | null
+  readonly body: string
+  readonly snippet: string
+  readonly attachments: readonly string[]
+  /** UTC, ISO-8601 with milliseconds. */
+  readonly timestamp: string
+  readonly status: MessageStatus
+}
+
+/** A stored message with its delivery details. */
+export interface MessageDetail extends Message {
+  /** Provider calls made so far (0 for inbound messages). */
+  readonly attempts: number
+  /** The last provider error, if any. */
+  readonly lastError: string | null
+  /** When the next provider call is due, if one is pending. */
+  readonly nextAttemptAt: string | null
+  /** The provider that sent it, once sent. */
+  readonly provider: string | null
+  /** The provider's id for it, once sent (or received). */
+  readonly providerMessageId: string | null
+}
+
+/** A conversation: two participants on one channel family. */
+export interface Conversation {
+  readonly id: string
+  /** `<family>:<a><-><b>`, participants sorted. */
+  readonly key: string
+  readonly channel: ChannelFamily
+  readonly participantA: string
+  readonly participantB: string
+  readonly messageCount: number
+  /** The latest `timestamp` among its messages (UTC, milliseconds). */
+  readonly lastActivityAt: string
+}
+
+/** One page of a list. */
+export interface Page<T> {
+  readonly items: readonly T[]
+  readonly page: number
+  readonly pageSize: number
+  readonly total: number
+}
+
+/** Which page of a list to read. */
+export interface PageRequest {
+  /** 1-based page number. @default 1 */
+  page?: number
+  /** Items per page, 1 to 200 (0 means the default). @default 50 */
+  pageSize?: number
+}
+
+/** The family a channel belongs to. */
+export function familyOf(channel: Channel): ChannelFamily {
+  switch (channel) {
+    case 'sms':
+    case 'mms':
+      return 'sms'
+    case 'email':
+      return 'email'
+  }
+}

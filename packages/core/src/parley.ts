@@ -1,0 +1,420 @@
+import type { Kysely } from 'kysely'
+import {
+  type ParleyConfig,
+  type ResolvedConfig,
+  resolveConfig,
+} from './config.js'
+import {
+  NoRouteError,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+} from './errors.js'
+import type { ParleyEvents } from './events.js'
+import { validateInbound, validateSend } from './messages/validate.js'
+import type {
+  ChannelFamily,
+  Conversation,
+  Message,
+  MessageDetail,
+  NormalizedMessage,
+  Page,
+  PageRequest,
+} from './messages/types.js'
+import { Metrics, type MetricsSnapshot } from './metrics/metrics.js'
+import type { Provider } from './providers/provider.js'
+import { DispatchWorker } from './queue/dispatch-worker.js'
+import { InboundWorker } from './queue/inbound-worker.js'
+import { ProviderRegistry } from './routing/provider-registry.js'
+import { GroupCommitter } from './store/group-commit.js'
+import { isSchemaCurrent, migrateToLatest, ping } from './store/migrations.js'
+import {
+  findConversation,
+  findMessageDetail,
+  listConversations,
+  listMessages,
+  type PageWindow,
+} from './store/reads.js'
+import type { ParleyDatabase, ParleySchema } from './store/schema.js'
+import { ConversationUpsertError, threadMessage } from './store/threading.js'
+import { type Clock, isoNow, systemClock } from './util/clock.js'
+import { TypedEmitter } from './util/emitter.js'
+import { errorMessage, type Logger, silentLogger } from './util/logger.js'
+
+/** Everything {@link createParley} takes. */
+export interface ParleyOptions {
+  /** Storage, e.g. `openSqlite({ filename })` from `@parley/core/sqlite`. */
+  db: ParleyDatabase
+  /** Providers in priority order per family; a family may have none. */
+  providers: readonly Provider[]
+  /** Tuning; every field has a default. */
+  config?: ParleyConfig
+  /** Where events are logged. @default silent */
+  logger?: Logger
+  /** Source of time for scheduling. @default the system clock */
+  clock?: Clock
+  /** Source of randomness in [0, 1) for jitter. @default Math.random */
+  random?: () => number
+  /**
+   * Bring the schema up to date before returning.
+   * @default true
+   */
+  migrate?: boolean
+}
+
+/** Options of {@link Parley.send}. */
+export interface SendOptions {
+  /**
+   * The family the request belongs to. When omitted it is read from the
+   * request's `type` (`sms`/`mms` or `email`).
+   */
+  channel?: ChannelFamily
+}
+
+/** Options of {@link Parley.receive}. */
+export interface ReceiveOptions {
+  /** The family whose webhook delivered the payload. */
+  channel: ChannelFamily
+}
+
+/** An accepted outbound message. */
+export interface SendResult {
+  readonly id: string
+  readonly conversationId: string
+}
+
+/** An accepted inbound payload. */
+export interface ReceiveResult {
+  /** True when the provider's id was seen before: nothing new was stored. */
+  readonly duplicate: boolean
+}
+
+/** Options of {@link Parley.stop}. */
+export interface StopOptions {
+  /**
+   * How long running provider calls may take to finish, in milliseconds;
+   * the rest are aborted and their jobs handed back to the queue.
+   * @default 15000
+   */
+  graceMs?: number
+}
+
+/** Readiness of an instance. */
+export interface ReadinessReport {
+  readonly ready: boolean
+  /** Why it is not ready, when it is not. */
+  readonly reason?: string
+}
+
+/** A running Parley instance. */
+export interface Parley {
+  /** Validates, stores and queues an outbound message. */
+  send(request: unknown, options?: SendOptions): Promise<SendResult>
+  /** Validates and queues an inbound webhook payload for threading. */
+  receive(payload: unknown, options: ReceiveOptions): Promise<ReceiveResult>
+  /** Reads conversations. */
+  readonly conversations: {
+    /** Conversations by last activity, newest first. */
+    list(request?: PageRequest): Promise<Page<Conversation>>
+    /** One conversation's messages, oldest first. */
+    messages(
+      conversationId: string,
+      request?: PageRequest,
+    ): Promise<Page<Message>>
+  }
+  /** Reads messages. */
+  readonly messages: {
+    /** One message with its delivery details. */
+    get(id: string): Promise<MessageDetail>
+  }
+  /** The live counters. */
+  readonly metrics: { snapshot(): MetricsSnapshot }
+  /** Starts the dispatch and inbound workers. */
+  start(): Promise<void>
+  /**
+   * Stops accepting writes, stops the workers (finishing or handing back
+   * what they hold) and waits for pending commits. Does not close `db`.
+   * Resolves `true` when everything finished within the grace period.
+   */
+  stop(options?: StopOptions): Promise<boolean>
+  /** Whether storage answers and the schema is current. */
+  readiness(): Promise<ReadinessReport>
+}
+
+const DEFAULT_PAGE_SIZE = 50
+const MAX_PAGE_SIZE = 200
+// Keeps the row offset a safe integer on every backend.
+const MAX_PAGE = 1_000_000_000
+
+/**
+ * Creates a Parley instance over `db`, running migrations first unless
+ * told not to. Call `start()` to run the workers.
+ *
+ * @example
+ * const parley = await createParley({ db: openSqlite({ filename: 'p.db' }),
+ *   providers: [createMockProvider({ family: 'sms' })] })
+ */
+export async function createParley(options: ParleyOptions): Promise<Parley> {
+  const config = resolveConfig(options.config)
+  if (options.migrate !== false) await migrateToLatest(options.db)
+  return new ParleyInstance(options, config)
+}
+
+class ParleyInstance implements Parley {
+  readonly conversations: Parley['conversations']
+  readonly messages: Parley['messages']
+  readonly metrics: Metrics
+
+  private readonly db: ParleyDatabase
+  private readonly registry: ProviderRegistry
+  private readonly clock: Clock
+  private readonly logger: Logger
+  private readonly events: TypedEmitter<ParleyEvents>
+  private readonly committer: GroupCommitter
+  private readonly dispatch: DispatchWorker
+  private readonly inbound: InboundWorker
+  private stopping = false
+  private started = false
+
+  constructor(
+    options: ParleyOptions,
+    private readonly config: ResolvedConfig,
+  ) {
+    this.db = options.db
+    this.registry = new ProviderRegistry(options.providers)
+    this.clock = options.clock ?? systemClock
+    this.logger = options.logger ?? silentLogger
+    this.events = new TypedEmitter((error) =>
+      this.logger.error('events.listener_failed', {
+        error: errorMessage(error),
+      }),
+    )
+    this.metrics = new Metrics(this.clock)
+    this.metrics.listen(this.events)
+    this.committer = new GroupCommitter(this.db, config.maxWriteBatch)
+    const deps = {
+      db: this.db,
+      committer: this.committer,
+      config,
+      clock: this.clock,
+      random: options.random ?? Math.random,
+      events: this.events,
+      logger: this.logger,
+    }
+    this.dispatch = new DispatchWorker({ ...deps, registry: this.registry })
+    this.inbound = new InboundWorker(deps)
+    this.conversations = {
+      list: (request) => this.listConversations(request),
+      messages: (id, request) => this.listMessages(id, request),
+    }
+    this.messages = { get: (id) => this.getMessage(id) }
+  }
+
+  async send(request: unknown, options: SendOptions = {}): Promise<SendResult> {
+    this.assertOpen()
+    const family = options.channel ?? familyFromType(request)
+    const message = validateSend(family, request, this.config)
+    if (!this.registry.hasRoute(family)) {
+      this.events.emit('routing.invalid', { family })
+      throw new NoRouteError(family)
+    }
+    const threaded = await this.write((trx) => this.queueOutbound(trx, message))
+    this.emitThreaded(threaded.createdConversation, threaded.conversationId)
+    this.dispatch.wake()
+    return { id: threaded.messageId, conversationId: threaded.conversationId }
+  }
+
+  async receive(
+    payload: unknown,
+    options: ReceiveOptions,
+  ): Promise<ReceiveResult> {
+    this.assertOpen()
+    const { message, providerMessageId } = validateInbound(
+      options.channel,
+      payload,
+      this.config,
+    )
+    const now = isoNow(this.clock)
+    const inserted = await this.write((trx) =>
+      trx
+        .insertInto('inbound_events')
+        .values({
+          family: message.family,
+          provider_message_id: providerMessageId,
+          payload: JSON.stringify(message),
+          state: 'pending',
+          run_at: now,
+          received_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) =>
+          oc.columns(['family', 'provider_message_id']).doNothing(),
+        )
+        .returning('id')
+        .executeTakeFirst(),
+    )
+    if (inserted) this.inbound.wake()
+    return { duplicate: inserted === undefined }
+  }
+
+  async start(): Promise<void> {
+    this.assertOpen()
+    if (this.started) return
+    this.started = true
+    this.dispatch.start()
+    this.inbound.start()
+  }
+
+  async stop(options: StopOptions = {}): Promise<boolean> {
+    this.stopping = true
+    const graceMs = options.graceMs ?? 15_000
+    const [dispatched] = await Promise.all([
+      this.dispatch.stop(graceMs),
+      this.inbound.stop(),
+    ])
+    await this.committer.drain()
+    return dispatched
+  }
+
+  async readiness(): Promise<ReadinessReport> {
+    if (this.stopping) return { ready: false, reason: 'shutting down' }
+    try {
+      await ping(this.db)
+      if (!(await isSchemaCurrent(this.db))) {
+        return { ready: false, reason: 'database schema is not current' }
+      }
+      return { ready: true }
+    } catch (error) {
+      return { ready: false, reason: `database: ${errorMessage(error)}` }
+    }
+  }
+
+  private async queueOutbound(
+    trx: Kysely<ParleySchema>,
+    message: NormalizedMessage,
+  ) {
+    const now = isoNow(this.clock)
+    const threaded = await threadMessage(trx, message, {
+      direction: 'outbound',
+      status: 'queued',
+      now,
+      snippetLength: this.config.snippetLength,
+    })
+    await trx
+      .insertInto('dispatch_jobs')
+      .values({
+        message_id: Number(threaded.messageId),
+        family: message.family,
+        state: 'pending',
+        run_at: now,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute()
+    return threaded
+  }
+
+  private async write<T>(
+    work: (trx: Kysely<ParleySchema>) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await this.committer.submit(work)
+    } catch (error) {
+      if (error instanceof ConversationUpsertError) {
+        this.events.emit('conversation.failed', {
+          error: errorMessage(error.cause),
+        })
+      }
+      this.logger.error('store.write_failed', { error: errorMessage(error) })
+      throw new UnavailableError('storage failed to commit the write', {
+        cause: error,
+      })
+    }
+  }
+
+  private emitThreaded(created: boolean, conversationId: string): void {
+    const name = created ? 'conversation.created' : 'conversation.reused'
+    this.events.emit(name, { conversationId })
+  }
+
+  private async listConversations(
+    request?: PageRequest,
+  ): Promise<Page<Conversation>> {
+    const window = pageWindow(request)
+    const { items, total } = await listConversations(this.db.kysely, window)
+    return { items, total, ...window }
+  }
+
+  private async listMessages(
+    id: string,
+    request?: PageRequest,
+  ): Promise<Page<Message>> {
+    const window = pageWindow(request)
+    const conversationId = parseId(id)
+    const conversation =
+      conversationId === undefined
+        ? undefined
+        : await findConversation(this.db.kysely, conversationId)
+    if (!conversation || conversationId === undefined) {
+      throw new NotFoundError('conversation', id)
+    }
+    const { items, total } = await listMessages(
+      this.db.kysely,
+      conversationId,
+      window,
+    )
+    return { items, total, ...window }
+  }
+
+  private async getMessage(id: string): Promise<MessageDetail> {
+    const messageId = parseId(id)
+    const message =
+      messageId === undefined
+        ? undefined
+        : await findMessageDetail(this.db.kysely, messageId)
+    if (!message) throw new NotFoundError('message', id)
+    return message
+  }
+
+  private assertOpen(): void {
+    if (this.stopping) throw new UnavailableError('Parley is shutting down')
+  }
+}
+
+function familyFromType(request: unknown): ChannelFamily {
+  const type = (request as { type?: unknown } | null)?.type
+  if (type === 'sms' || type === 'mms') return 'sms'
+  if (type === 'email') return 'email'
+  throw new ValidationError([
+    {
+      field: 'type',
+      message: 'must be "sms", "mms" or "email" when no channel is given',
+    },
+  ])
+}
+
+// Ids are positive decimal integers; anything else names no row.
+function parseId(id: string): number | undefined {
+  if (!/^[1-9][0-9]{0,15}$/.test(id)) return undefined
+  const value = Number(id)
+  return Number.isSafeInteger(value) ? value : undefined
+}
+
+function pageWindow(request: PageRequest = {}): PageWindow {
+  const page = request.page ?? 1
+  const size = request.pageSize ?? 0
+  const errors = []
+  if (!Number.isSafeInteger(page) || page < 1 || page > MAX_PAGE) {
+    errors.push({
+      field: 'page',
+      message: `must be a positive integer up to ${MAX_PAGE}`,
+    })
+  }
+  if (!Number.isSafeInteger(size) || size < 0) {
+    errors.push({ field: 'pageSize', message: 'must be a positive integer' })
+  }
+  if (errors.length > 0) throw new ValidationError(errors)
+  const pageSize =
+    size === 0 ? DEFAULT_PAGE_SIZE : Math.min(size, MAX_PAGE_SIZE)
+  return { page, pageSize }
+}

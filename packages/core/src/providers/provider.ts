@@ -1,0 +1,59 @@
+import type { Channel, ChannelFamily } from '../messages/types.js'
+
+/** A message as a provider receives it. */
+export interface OutboundMessage {
+  /** Parley's id for the message. */
+  readonly id: string
+  readonly channel: Channel
+  /** Sender: E.164 or short code for phones, the address as given for email. */
+  readonly from: string
+  /** Recipient, in the same forms as `from`. */
+  readonly to: string
+  readonly subject: string | null
+  readonly body: string
+  readonly attachments: readonly string[]
+  /** The client's timestamp, UTC ISO-8601. */
+  readonly timestamp: string
+}
+
+/** What a provider knows about the call it is asked to make. */
+export interface SendContext {
+  /** 1 for the first call for this message, 2 for the first retry, … */
+  readonly attempt: number
+  /** Aborted when the call has run out of time; stop work then. */
+  readonly signal: AbortSignal
+}
+
+/** How a provider call ended, as a kind. */
+export type ProviderOutcomeKind =
+  'sent' | 'rate_limited' | 'transient' | 'permanent'
+
+/**
+ * How a provider call ended:
+ * - `sent`: accepted, with the provider's id for the message;
+ * - `rate_limited`: a 429; `retryAfterMs` when the provider said when;
+ * - `transient`: a 5xx, timeout or connection error, worth retrying;
+ * - `permanent`: rejected (another 4xx); retrying cannot help.
+ */
+export type ProviderOutcome =
+  | { readonly kind: 'sent'; readonly providerMessageId: string }
+  | {
+      readonly kind: 'rate_limited'
+      readonly retryAfterMs?: number
+      readonly error: string
+    }
+  | { readonly kind: 'transient'; readonly error: string }
+  | { readonly kind: 'permanent'; readonly error: string }
+
+/**
+ * A named provider that delivers one channel family. A call that throws is
+ * treated as a transient failure; one that outlives its signal as a timeout.
+ */
+export interface Provider {
+  /** Unique name, e.g. `twilio-main` or `mock-sms`. */
+  readonly name: string
+  /** The family it serves. */
+  readonly family: ChannelFamily
+  /** Makes one delivery attempt. */
+  send(message: OutboundMessage, context: SendContext): Promise<ProviderOutcome>
+}

@@ -1,0 +1,438 @@
+import type { Kysely } from 'kysely'
+import type { ResolvedConfig } from '../config.js'
+import type { ParleyEvents } from '../events.js'
+import type { Channel, ChannelFamily } from '../messages/types.js'
+import type {
+  OutboundMessage,
+  Provider,
+  ProviderOutcome,
+} from '../providers/provider.js'
+import { backoffDelay } from '../resilience/backoff.js'
+import type { ProviderRegistry } from '../routing/provider-registry.js'
+import type { GroupCommitter } from '../store/group-commit.js'
+import {
+  type DispatchJobsTable,
+  type ParleyDatabase,
+  type ParleySchema,
+  readId,
+  readTimestamp,
+} from '../store/schema.js'
+import { type Clock, isoAfter, isoNow } from '../util/clock.js'
+import type { TypedEmitter } from '../util/emitter.js'
+import { errorMessage, type Logger } from '../util/logger.js'
+import {
+  claimDue,
+  completeRow,
+  deadLetterRow,
+  releaseClaims,
+  rescheduleRow,
+  type Settlement,
+} from './queue-table.js'
+import { WorkerLoop } from './worker-loop.js'
+
+/** What the dispatch worker needs. */
+export interface DispatchWorkerDeps {
+  readonly db: ParleyDatabase
+  readonly committer: GroupCommitter
+  readonly registry: ProviderRegistry
+  readonly config: ResolvedConfig
+  readonly clock: Clock
+  readonly random: () => number
+  readonly events: TypedEmitter<ParleyEvents>
+  readonly logger: Logger
+}
+
+interface ClaimedJob {
+  readonly id: string
+  readonly messageId: string
+  readonly family: ChannelFamily
+  /** Attempts made before this claim. */
+  readonly attempts: number
+}
+
+type JobRow = {
+  [K in keyof DispatchJobsTable]: K extends 'id' | 'message_id'
+    ? number | string
+    : K extends 'attempts'
+      ? number
+      : unknown
+}
+
+/**
+ * Delivers queued outbound messages: claims due jobs (no more than it runs
+ * at once), calls the family's provider with a time limit, and records the
+ * outcome: `sent`, a retry after backoff, or `failed` with the job
+ * dead-lettered after the last attempt.
+ */
+export class DispatchWorker {
+  private readonly loop: WorkerLoop
+  private readonly active = new Map<string, Promise<void>>()
+  private readonly aborts = new Set<AbortController>()
+  private readonly token = `dispatch:${crypto.randomUUID()}`
+
+  constructor(private readonly deps: DispatchWorkerDeps) {
+    this.loop = new WorkerLoop({
+      name: 'dispatch',
+      pollIntervalMs: deps.config.pollIntervalMs,
+      step: () => this.step(),
+      logger: deps.logger,
+    })
+  }
+
+  /** Starts claiming jobs. */
+  start(): void {
+    this.loop.start()
+  }
+
+  /** Looks for new work now instead of at the next poll. */
+  wake(): void {
+    this.loop.wake()
+  }
+
+  /**
+   * Stops claiming, lets running calls finish for up to `graceMs`, then
+   * aborts the rest and gives their jobs back to the queue. Resolves `true`
+   * when every call finished within the grace period.
+   */
+  async stop(graceMs: number): Promise<boolean> {
+    await this.loop.stop()
+    const finished = await this.waitForActive(graceMs)
+    if (!finished) {
+      for (const controller of this.aborts) controller.abort()
+      await Promise.allSettled(this.active.values())
+    }
+    await this.releaseHeld()
+    return finished
+  }
+
+  /** Claims and starts what the free slots allow; true if it filled them. */
+  async step(): Promise<boolean> {
+    const free = this.deps.config.dispatchConcurrency - this.active.size
+    if (free <= 0) return false
+    const jobs = await this.claim(free)
+    for (const job of jobs) this.launch(job)
+    return jobs.length === free
+  }
+
+  /** Resolves when every job started so far has settled (for tests). */
+  async idle(): Promise<void> {
+    while (this.active.size > 0) await Promise.allSettled(this.active.values())
+  }
+
+  private async claim(limit: number): Promise<ClaimedJob[]> {
+    const { db, clock, config } = this.deps
+    const now = isoNow(clock)
+    return db.writeTransaction(async (trx) => {
+      const rows = await claimDue<JobRow>(trx, {
+        table: 'dispatch_jobs',
+        dialect: db.dialect,
+        now,
+        leaseUntil: isoAfter(clock, config.leaseMs),
+        limit,
+        token: this.token,
+      })
+      if (rows.length === 0) return []
+      await markSending(trx, rows, now)
+      return rows.map(toClaimedJob)
+    })
+  }
+
+  private launch(job: ClaimedJob): void {
+    const run = this.run(job)
+      .catch((error: unknown) => {
+        // The claim stays until its lease expires, then another try runs.
+        this.deps.logger.error('dispatch.job_failed', {
+          job_id: job.id,
+          message_id: job.messageId,
+          error: errorMessage(error),
+        })
+      })
+      .finally(() => {
+        this.active.delete(job.id)
+        this.loop.wake()
+      })
+    this.active.set(job.id, run)
+  }
+
+  private async run(job: ClaimedJob): Promise<void> {
+    const provider = this.deps.registry.providersFor(job.family)[0]
+    if (!provider) return this.failUnroutable(job)
+    const message = await loadOutbound(this.deps.db.kysely, job.messageId)
+    const attempt = job.attempts + 1
+    this.deps.logger.debug('dispatch.attempt_started', {
+      message_id: job.messageId,
+      provider: provider.name,
+      attempt,
+    })
+    const outcome = await this.callProvider(provider, message, attempt)
+    this.deps.events.emit('dispatch.attempt', {
+      family: job.family,
+      provider: provider.name,
+      messageId: job.messageId,
+      attempt,
+      outcome: outcome.kind,
+    })
+    await this.record(job, provider, attempt, outcome)
+  }
+
+  private async callProvider(
+    provider: Provider,
+    message: OutboundMessage,
+    attempt: number,
+  ): Promise<ProviderOutcome> {
+    const controller = new AbortController()
+    const timeoutMs = this.deps.config.providerTimeoutMs
+    this.aborts.add(controller)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timedOut = new Promise<ProviderOutcome>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort()
+        resolve({ kind: 'transient', error: `timed out after ${timeoutMs} ms` })
+      }, timeoutMs)
+    })
+    try {
+      const call = provider
+        .send(message, { attempt, signal: controller.signal })
+        .catch((error: unknown): ProviderOutcome => ({
+          kind: 'transient',
+          error: errorMessage(error),
+        }))
+      return await Promise.race([call, timedOut])
+    } finally {
+      clearTimeout(timer)
+      this.aborts.delete(controller)
+    }
+  }
+
+  private async record(
+    job: ClaimedJob,
+    provider: Provider,
+    attempt: number,
+    outcome: ProviderOutcome,
+  ): Promise<void> {
+    const settlement = this.settlement(job, attempt)
+    switch (outcome.kind) {
+      case 'sent':
+        return this.markSent(
+          job,
+          settlement,
+          provider,
+          outcome.providerMessageId,
+        )
+      case 'rate_limited':
+        return this.retryOrFail(
+          job,
+          settlement,
+          outcome.error,
+          outcome.retryAfterMs,
+        )
+      case 'transient':
+        return this.retryOrFail(job, settlement, outcome.error)
+      case 'permanent':
+        return this.fail(job, settlement, outcome.error)
+    }
+  }
+
+  private async markSent(
+    job: ClaimedJob,
+    settlement: Settlement,
+    provider: Provider,
+    providerMessageId: string,
+  ): Promise<void> {
+    const kept = await this.deps.committer.submit(async (trx) => {
+      const ok = await completeRow(trx, settlement)
+      if (ok) {
+        await setMessageStatus(trx, job.messageId, 'sent', settlement.now, {
+          provider: provider.name,
+          provider_message_id: providerMessageId,
+        })
+      }
+      return ok
+    })
+    this.logSettled(job, kept, 'sent', { provider: provider.name })
+  }
+
+  private async retryOrFail(
+    job: ClaimedJob,
+    settlement: Settlement,
+    error: string,
+    retryAfterMs?: number,
+  ): Promise<void> {
+    const { config, random, clock } = this.deps
+    if (settlement.attempts >= 1 + config.maxRetries) {
+      return this.fail(job, settlement, error)
+    }
+    const backoff = backoffDelay(
+      { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
+      settlement.attempts,
+      random,
+    )
+    const asked = Math.min(retryAfterMs ?? 0, config.retryAfterMaxMs)
+    const runAt = isoAfter(clock, Math.max(backoff, asked))
+    const kept = await this.deps.committer.submit(async (trx) => {
+      const ok = await rescheduleRow(trx, settlement, runAt, error)
+      if (ok)
+        await setMessageStatus(trx, job.messageId, 'queued', settlement.now)
+      return ok
+    })
+    this.logSettled(job, kept, 'retry_scheduled', { run_at: runAt, error })
+  }
+
+  private async fail(
+    job: ClaimedJob,
+    settlement: Settlement,
+    error: string,
+  ): Promise<void> {
+    const kept = await this.deps.committer.submit(async (trx) => {
+      const ok = await deadLetterRow(trx, settlement, error)
+      if (ok)
+        await setMessageStatus(trx, job.messageId, 'failed', settlement.now)
+      return ok
+    })
+    if (kept) {
+      this.deps.events.emit('dispatch.dead_letter', {
+        family: job.family,
+        messageId: job.messageId,
+        reason: error,
+      })
+    }
+    this.logSettled(job, kept, 'dead_lettered', { error })
+  }
+
+  private async failUnroutable(job: ClaimedJob): Promise<void> {
+    // Possible only when the configuration changed since the message was
+    // accepted: sends are refused at the edge when no provider serves them.
+    this.deps.events.emit('routing.invalid', { family: job.family })
+    const settlement = this.settlement(job, job.attempts)
+    await this.fail(job, settlement, `no_route: no provider for ${job.family}`)
+  }
+
+  private settlement(job: ClaimedJob, attempts: number): Settlement {
+    return {
+      table: 'dispatch_jobs',
+      id: job.id,
+      token: this.token,
+      now: isoNow(this.deps.clock),
+      attempts,
+    }
+  }
+
+  private logSettled(
+    job: ClaimedJob,
+    kept: boolean,
+    outcome: string,
+    fields: Record<string, unknown>,
+  ): void {
+    if (!kept) {
+      this.deps.logger.warn('dispatch.claim_lost', {
+        message_id: job.messageId,
+        job_id: job.id,
+      })
+      return
+    }
+    this.deps.logger.info(`dispatch.${outcome}`, {
+      message_id: job.messageId,
+      job_id: job.id,
+      attempts: job.attempts + 1,
+      ...fields,
+    })
+  }
+
+  private async waitForActive(graceMs: number): Promise<boolean> {
+    if (this.active.size === 0) return true
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const expired = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs)
+    })
+    const done = this.idle().then(() => true as const)
+    const finished = await Promise.race([done, expired])
+    clearTimeout(timer)
+    return finished
+  }
+
+  private async releaseHeld(): Promise<void> {
+    const released = await releaseClaims(
+      this.deps.db.kysely,
+      'dispatch_jobs',
+      this.token,
+      isoNow(this.deps.clock),
+    )
+    if (released > 0) {
+      this.deps.logger.info('dispatch.claims_released', { count: released })
+    }
+  }
+}
+
+function toClaimedJob(row: JobRow): ClaimedJob {
+  return {
+    id: readId(row.id),
+    messageId: readId(row.message_id),
+    family: row.family as ChannelFamily,
+    attempts: Number(row.attempts),
+  }
+}
+
+async function markSending(
+  trx: Kysely<ParleySchema>,
+  rows: readonly JobRow[],
+  now: string,
+): Promise<void> {
+  await trx
+    .updateTable('messages')
+    .set({ status: 'sending', updated_at: now })
+    .where(
+      'id',
+      'in',
+      rows.map((row) => Number(row.message_id)),
+    )
+    .where('status', '=', 'queued')
+    .execute()
+}
+
+async function setMessageStatus(
+  trx: Kysely<ParleySchema>,
+  messageId: string,
+  status: 'queued' | 'sent' | 'failed',
+  now: string,
+  extra: { provider?: string; provider_message_id?: string } = {},
+): Promise<void> {
+  await trx
+    .updateTable('messages')
+    .set({ ...extra, status, updated_at: now })
+    .where('id', '=', Number(messageId))
+    .execute()
+}
+
+async function loadOutbound(
+  db: Kysely<ParleySchema>,
+  messageId: string,
+): Promise<OutboundMessage> {
+  const row = await db
+    .selectFrom('messages')
+    .select([
+      'id',
+      'channel',
+      'from_address',
+      'to_address',
+      'from_participant',
+      'to_participant',
+      'subject',
+      'body',
+      'attachments',
+      'timestamp',
+    ])
+    .where('id', '=', Number(messageId))
+    .executeTakeFirstOrThrow()
+  const phone = row.channel !== 'email'
+  return {
+    id: readId(row.id),
+    channel: row.channel as Channel,
+    // Providers get phone numbers in E.164 and email addresses as given.
+    from: phone ? row.from_participant : row.from_address,
+    to: phone ? row.to_participant : row.to_address,
+    subject: row.subject,
+    body: row.body,
+    attachments: JSON.parse(row.attachments) as string[],
+    timestamp: readTimestamp(row.timestamp),
+  }
+}

@@ -1,0 +1,275 @@
+import type { Kysely } from 'kysely'
+import type { ResolvedConfig } from '../config.js'
+import type { ParleyEvents } from '../events.js'
+import type { NormalizedMessage } from '../messages/types.js'
+import { backoffDelay } from '../resilience/backoff.js'
+import type { GroupCommitter } from '../store/group-commit.js'
+import {
+  type ParleyDatabase,
+  type ParleySchema,
+  readId,
+} from '../store/schema.js'
+import {
+  ConversationUpsertError,
+  type Threaded,
+  threadMessage,
+} from '../store/threading.js'
+import { type Clock, isoAfter, isoNow } from '../util/clock.js'
+import type { TypedEmitter } from '../util/emitter.js'
+import { errorMessage, type Logger } from '../util/logger.js'
+import {
+  claimDue,
+  deadLetterRow,
+  releaseClaims,
+  rescheduleRow,
+  type Settlement,
+} from './queue-table.js'
+import { WorkerLoop } from './worker-loop.js'
+
+/** What the inbound worker needs. */
+export interface InboundWorkerDeps {
+  readonly db: ParleyDatabase
+  readonly committer: GroupCommitter
+  readonly config: ResolvedConfig
+  readonly clock: Clock
+  readonly random: () => number
+  readonly events: TypedEmitter<ParleyEvents>
+  readonly logger: Logger
+}
+
+interface ClaimedEvent {
+  readonly id: string
+  readonly providerMessageId: string
+  readonly message: NormalizedMessage
+  /** Attempts made before this claim. */
+  readonly attempts: number
+  /** performance.now() at claim time, for the latency gauge. */
+  readonly claimedAt: number
+}
+
+interface EventRow {
+  id: number | string
+  provider_message_id: string
+  payload: string
+  attempts: number
+}
+
+/**
+ * Threads queued inbound events into conversations: claims a batch, writes
+ * every event's message in one transaction (each event alone when the
+ * batch fails), marks them processed, and retries failures with backoff
+ * until they are dead-lettered.
+ */
+export class InboundWorker {
+  private readonly loop: WorkerLoop
+  private readonly token = `inbound:${crypto.randomUUID()}`
+
+  constructor(private readonly deps: InboundWorkerDeps) {
+    this.loop = new WorkerLoop({
+      name: 'inbound',
+      pollIntervalMs: deps.config.pollIntervalMs,
+      step: () => this.step(),
+      logger: deps.logger,
+    })
+  }
+
+  /** Starts claiming events. */
+  start(): void {
+    this.loop.start()
+  }
+
+  /** Looks for new work now instead of at the next poll. */
+  wake(): void {
+    this.loop.wake()
+  }
+
+  /** Stops after the batch in hand; gives back anything still held. */
+  async stop(): Promise<void> {
+    await this.loop.stop()
+    await releaseClaims(
+      this.deps.db.kysely,
+      'inbound_events',
+      this.token,
+      isoNow(this.deps.clock),
+    )
+  }
+
+  /** Claims and threads one batch; true when the batch was full. */
+  async step(): Promise<boolean> {
+    const events = await this.claim()
+    if (events.length === 0) return false
+    this.deps.events.emit('inbound.claimed', { count: events.length })
+    await this.processBatch(events)
+    return events.length === this.deps.config.inboundBatchSize
+  }
+
+  private async claim(): Promise<ClaimedEvent[]> {
+    const { db, clock, config } = this.deps
+    const rows = await db.writeTransaction((trx) =>
+      claimDue<EventRow>(trx, {
+        table: 'inbound_events',
+        dialect: db.dialect,
+        now: isoNow(clock),
+        leaseUntil: isoAfter(clock, config.leaseMs),
+        limit: config.inboundBatchSize,
+        token: this.token,
+      }),
+    )
+    const claimedAt = performance.now()
+    return rows.map((row) => ({
+      id: readId(row.id),
+      providerMessageId: row.provider_message_id,
+      message: JSON.parse(row.payload) as NormalizedMessage,
+      attempts: Number(row.attempts),
+      claimedAt,
+    }))
+  }
+
+  private async processBatch(events: readonly ClaimedEvent[]): Promise<void> {
+    try {
+      const results = await this.deps.db.writeTransaction(async (trx) => {
+        const out: Array<Threaded | undefined> = []
+        for (const event of events) out.push(await this.thread(trx, event))
+        return out
+      })
+      events.forEach((event, i) => this.processed(event, results[i]))
+    } catch (error) {
+      this.deps.logger.warn('inbound.batch_failed', {
+        size: events.length,
+        error: errorMessage(error),
+      })
+      for (const event of events) await this.processOne(event)
+    }
+  }
+
+  private async processOne(event: ClaimedEvent): Promise<void> {
+    try {
+      const threaded = await this.deps.db.writeTransaction((trx) =>
+        this.thread(trx, event),
+      )
+      this.processed(event, threaded)
+    } catch (error) {
+      await this.failed(event, error)
+    }
+  }
+
+  // Returns undefined when the claim was lost (another worker took the
+  // event after our lease expired): nothing is written then.
+  private async thread(
+    trx: Kysely<ParleySchema>,
+    event: ClaimedEvent,
+  ): Promise<Threaded | undefined> {
+    const now = isoNow(this.deps.clock)
+    const held = await trx
+      .updateTable('inbound_events')
+      .set({
+        state: 'done',
+        attempts: event.attempts + 1,
+        locked_until: null,
+        claim_token: null,
+        last_error: null,
+        processed_at: now,
+        updated_at: now,
+      })
+      .where('id', '=', Number(event.id))
+      .where('state', '=', 'running')
+      .where('claim_token', '=', this.token)
+      .executeTakeFirst()
+    if (Number(held.numUpdatedRows) !== 1) return undefined
+
+    const threaded = await threadMessage(trx, event.message, {
+      direction: 'inbound',
+      status: 'received',
+      now,
+      snippetLength: this.deps.config.snippetLength,
+      providerMessageId: event.providerMessageId,
+    })
+    await trx
+      .updateTable('inbound_events')
+      .set({ message_id: Number(threaded.messageId) })
+      .where('id', '=', Number(event.id))
+      .execute()
+    return threaded
+  }
+
+  private processed(event: ClaimedEvent, threaded: Threaded | undefined): void {
+    if (!threaded) {
+      this.deps.logger.warn('inbound.claim_lost', { event_id: event.id })
+      return
+    }
+    const name = threaded.createdConversation ? 'created' : 'reused'
+    this.deps.events.emit(`conversation.${name}`, {
+      conversationId: threaded.conversationId,
+    })
+    const latencyUs = (performance.now() - event.claimedAt) * 1000
+    this.deps.events.emit('inbound.processed', { latencyUs })
+    this.deps.logger.info('inbound.processed', {
+      event_id: event.id,
+      message_id: threaded.messageId,
+      conversation_id: threaded.conversationId,
+    })
+  }
+
+  private async failed(event: ClaimedEvent, error: unknown): Promise<void> {
+    const reason = errorMessage(error)
+    if (error instanceof ConversationUpsertError) {
+      this.deps.events.emit('conversation.failed', { error: reason })
+    }
+    const attempts = event.attempts + 1
+    const settlement: Settlement = {
+      table: 'inbound_events',
+      id: event.id,
+      token: this.token,
+      now: isoNow(this.deps.clock),
+      attempts,
+    }
+    if (attempts >= 1 + this.deps.config.maxRetries) {
+      await this.deadLetter(event, settlement, reason)
+    } else {
+      await this.reschedule(event, settlement, reason)
+    }
+  }
+
+  private async reschedule(
+    event: ClaimedEvent,
+    settlement: Settlement,
+    reason: string,
+  ): Promise<void> {
+    const { config, random, clock } = this.deps
+    const delay = backoffDelay(
+      { baseMs: config.backoffBaseMs, maxMs: config.backoffMaxMs },
+      settlement.attempts,
+      random,
+    )
+    const runAt = isoAfter(clock, delay)
+    await this.deps.committer.submit((trx) =>
+      rescheduleRow(trx, settlement, runAt, reason),
+    )
+    this.deps.events.emit('inbound.error', { eventId: event.id, error: reason })
+    this.deps.logger.warn('inbound.retry_scheduled', {
+      event_id: event.id,
+      attempts: settlement.attempts,
+      run_at: runAt,
+      error: reason,
+    })
+  }
+
+  private async deadLetter(
+    event: ClaimedEvent,
+    settlement: Settlement,
+    reason: string,
+  ): Promise<void> {
+    await this.deps.committer.submit((trx) =>
+      deadLetterRow(trx, settlement, reason),
+    )
+    this.deps.events.emit('inbound.dead_letter', {
+      eventId: event.id,
+      error: reason,
+    })
+    this.deps.logger.error('inbound.dead_lettered', {
+      event_id: event.id,
+      attempts: settlement.attempts,
+      error: reason,
+    })
+  }
+}

@@ -1,0 +1,158 @@
+import type { Kysely } from 'kysely'
+import type {
+  DialectName,
+  ParleySchema,
+  QueueColumns,
+  QueueState,
+} from '../store/schema.js'
+
+/** The tables that hold durable queues. */
+export type QueueTable = 'dispatch_jobs' | 'inbound_events'
+
+// The queue columns of either table, seen on their own: every function
+// below touches only these.
+type QueueDb = { [K in QueueTable]: QueueColumns }
+
+// The one place that narrows a full schema to its queue columns.
+function asQueueDb(db: Kysely<ParleySchema>): Kysely<QueueDb> {
+  return db as unknown as Kysely<QueueDb>
+}
+
+/** Where and how a claim runs. */
+export interface ClaimOptions {
+  readonly table: QueueTable
+  readonly dialect: DialectName
+  /** Now, UTC ISO-8601. */
+  readonly now: string
+  /** The end of the lease given to the claimed rows. */
+  readonly leaseUntil: string
+  /** Most rows to claim. */
+  readonly limit: number
+  /** Marks the rows as this worker's, so that only it can settle them. */
+  readonly token: string
+}
+
+/**
+ * Claims up to `limit` rows that are due (pending and past `run_at`) or
+ * whose lease expired (a worker crashed holding them), oldest first, in one
+ * statement that also sets the lease. On Postgres the due rows are locked
+ * with SKIP LOCKED, so concurrent claimers never take the same row.
+ */
+export async function claimDue<Row>(
+  db: Kysely<ParleySchema>,
+  options: ClaimOptions,
+): Promise<Row[]> {
+  const q = asQueueDb(db)
+  const { table, now } = options
+  const due = q
+    .selectFrom(table)
+    .select('id')
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('state', '=', 'pending'), eb('run_at', '<=', now)]),
+        eb.and([eb('state', '=', 'running'), eb('locked_until', '<=', now)]),
+      ]),
+    )
+    .orderBy('run_at')
+    .orderBy('id')
+    .limit(options.limit)
+    .$if(options.dialect === 'postgres', (qb) => qb.forUpdate().skipLocked())
+  const rows = await q
+    .updateTable(table)
+    .set({
+      state: 'running',
+      locked_until: options.leaseUntil,
+      claim_token: options.token,
+      updated_at: now,
+    })
+    .where('id', 'in', due)
+    .returningAll()
+    .execute()
+  return rows as Row[]
+}
+
+/** How a claimed row is settled. */
+export interface Settlement {
+  readonly table: QueueTable
+  readonly id: string
+  readonly token: string
+  readonly now: string
+  /** The row's attempt count after this attempt. */
+  readonly attempts: number
+}
+
+/** Marks a claimed row done. False when the claim was lost meanwhile. */
+export function completeRow(
+  db: Kysely<ParleySchema>,
+  settlement: Settlement,
+): Promise<boolean> {
+  return settle(db, settlement, 'done', { last_error: null })
+}
+
+/** Puts a claimed row back in the queue, due at `runAt`. */
+export function rescheduleRow(
+  db: Kysely<ParleySchema>,
+  settlement: Settlement,
+  runAt: string,
+  error: string,
+): Promise<boolean> {
+  return settle(db, settlement, 'pending', { run_at: runAt, last_error: error })
+}
+
+/** Moves a claimed row to the dead letters. */
+export function deadLetterRow(
+  db: Kysely<ParleySchema>,
+  settlement: Settlement,
+  error: string,
+): Promise<boolean> {
+  return settle(db, settlement, 'dead', { last_error: error })
+}
+
+async function settle(
+  db: Kysely<ParleySchema>,
+  settlement: Settlement,
+  state: QueueState,
+  extra: { run_at?: string; last_error: string | null },
+): Promise<boolean> {
+  const result = await asQueueDb(db)
+    .updateTable(settlement.table)
+    .set({
+      ...extra,
+      state,
+      attempts: settlement.attempts,
+      locked_until: null,
+      claim_token: null,
+      updated_at: settlement.now,
+    })
+    .where('id', '=', Number(settlement.id))
+    .where('state', '=', 'running')
+    .where('claim_token', '=', settlement.token)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) === 1
+}
+
+/**
+ * Gives back every row this worker still holds, due now, so that another
+ * worker (or this one after a restart) takes them without waiting out the
+ * lease. Used on shutdown.
+ */
+export async function releaseClaims(
+  db: Kysely<ParleySchema>,
+  table: QueueTable,
+  token: string,
+  now: string,
+): Promise<number> {
+  const result = await asQueueDb(db)
+    .updateTable(table)
+    .set({
+      state: 'pending',
+      run_at: now,
+      locked_until: null,
+      claim_token: null,
+      updated_at: now,
+    })
+    .where('state', '=', 'running')
+    .where('claim_token', '=', token)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows)
+}

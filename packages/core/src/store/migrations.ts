@@ -1,0 +1,230 @@
+import {
+  type ColumnDataType,
+  type CreateTableBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  type MigrationResultSet,
+  Migrator,
+  sql,
+} from 'kysely'
+import { ParleyError } from '../errors.js'
+import type { DialectName, ParleyDatabase } from './schema.js'
+
+/**
+ * The column types that differ between dialects, in one place. Everything
+ * else in the migrations is dialect-neutral Kysely.
+ */
+interface DialectTypes {
+  /** Auto-incrementing primary key, assigned in insert order. */
+  readonly id: ColumnDataType
+  /** A reference to such a key. */
+  readonly ref: ColumnDataType
+  /** An instant: fixed-width UTC text on SQLite, timestamptz on Postgres. */
+  readonly timestamp: ColumnDataType
+}
+
+const TYPES: Readonly<Record<DialectName, DialectTypes>> = {
+  sqlite: { id: 'integer', ref: 'integer', timestamp: 'text' },
+  postgres: { id: 'bigserial', ref: 'bigint', timestamp: 'timestamptz' },
+}
+
+type Db = Kysely<unknown>
+
+function initialSchema(types: DialectTypes): Migration {
+  return {
+    async up(db: Db) {
+      await createConversations(db, types)
+      await createMessages(db, types)
+      await createDispatchJobs(db, types)
+      await createInboundEvents(db, types)
+      await createIdempotencyKeys(db, types)
+    },
+  }
+}
+
+async function createConversations(db: Db, t: DialectTypes): Promise<void> {
+  await db.schema
+    .createTable('conversations')
+    .addColumn('id', t.id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('key', 'text', (c) => c.notNull().unique())
+    .addColumn('channel', 'text', (c) => c.notNull())
+    .addColumn('participant_a', 'text', (c) => c.notNull())
+    .addColumn('participant_b', 'text', (c) => c.notNull())
+    .addColumn('message_count', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('last_activity_at', t.timestamp, (c) => c.notNull())
+    .addColumn('created_at', t.timestamp, (c) => c.notNull())
+    .execute()
+  await db.schema
+    .createIndex('conversations_activity_idx')
+    .on('conversations')
+    .columns(['last_activity_at', 'id'])
+    .execute()
+}
+
+async function createMessages(db: Db, t: DialectTypes): Promise<void> {
+  await db.schema
+    .createTable('messages')
+    .addColumn('id', t.id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('conversation_id', t.ref, (c) =>
+      c.notNull().references('conversations.id'),
+    )
+    .addColumn('direction', 'text', (c) => c.notNull())
+    .addColumn('channel', 'text', (c) => c.notNull())
+    .addColumn('from_address', 'text', (c) => c.notNull())
+    .addColumn('to_address', 'text', (c) => c.notNull())
+    .addColumn('from_participant', 'text', (c) => c.notNull())
+    .addColumn('to_participant', 'text', (c) => c.notNull())
+    .addColumn('subject', 'text')
+    .addColumn('body', 'text', (c) => c.notNull())
+    .addColumn('snippet', 'text', (c) => c.notNull())
+    .addColumn('attachments', 'text', (c) => c.notNull())
+    .addColumn('timestamp', t.timestamp, (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('provider', 'text')
+    .addColumn('provider_message_id', 'text')
+    .addColumn('created_at', t.timestamp, (c) => c.notNull())
+    .addColumn('updated_at', t.timestamp, (c) => c.notNull())
+    .execute()
+  await db.schema
+    .createIndex('messages_conversation_idx')
+    .on('messages')
+    .columns(['conversation_id', 'timestamp', 'id'])
+    .execute()
+}
+
+async function createDispatchJobs(db: Db, t: DialectTypes): Promise<void> {
+  await db.schema
+    .createTable('dispatch_jobs')
+    .addColumn('id', t.id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('message_id', t.ref, (c) =>
+      c.notNull().unique().references('messages.id'),
+    )
+    .addColumn('family', 'text', (c) => c.notNull())
+    .$call((table) => addQueueColumns(table, t))
+    .addColumn('created_at', t.timestamp, (c) => c.notNull())
+    .execute()
+  await createQueueIndexes(db, 'dispatch_jobs')
+}
+
+async function createInboundEvents(db: Db, t: DialectTypes): Promise<void> {
+  await db.schema
+    .createTable('inbound_events')
+    .addColumn('id', t.id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('family', 'text', (c) => c.notNull())
+    .addColumn('provider_message_id', 'text', (c) => c.notNull())
+    .addColumn('payload', 'text', (c) => c.notNull())
+    .addColumn('message_id', t.ref, (c) => c.references('messages.id'))
+    .$call((table) => addQueueColumns(table, t))
+    .addColumn('received_at', t.timestamp, (c) => c.notNull())
+    .addColumn('processed_at', t.timestamp)
+    .addUniqueConstraint('inbound_events_provider_id_key', [
+      'family',
+      'provider_message_id',
+    ])
+    .execute()
+  await createQueueIndexes(db, 'inbound_events')
+}
+
+async function createIdempotencyKeys(db: Db, t: DialectTypes): Promise<void> {
+  await db.schema
+    .createTable('idempotency_keys')
+    .addColumn('scope', 'text', (c) => c.notNull())
+    .addColumn('key', 'text', (c) => c.notNull())
+    .addColumn('fingerprint', 'text', (c) => c.notNull())
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('status_code', 'integer')
+    .addColumn('response_body', 'text')
+    .addColumn('created_at', t.timestamp, (c) => c.notNull())
+    .addColumn('expires_at', t.timestamp, (c) => c.notNull())
+    .addPrimaryKeyConstraint('idempotency_keys_pkey', ['scope', 'key'])
+    .execute()
+  await db.schema
+    .createIndex('idempotency_keys_expiry_idx')
+    .on('idempotency_keys')
+    .column('expires_at')
+    .execute()
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type TableBuilder = CreateTableBuilder<string, any>
+
+function addQueueColumns(table: TableBuilder, t: DialectTypes): TableBuilder {
+  return table
+    .addColumn('state', 'text', (c) => c.notNull())
+    .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('run_at', t.timestamp, (c) => c.notNull())
+    .addColumn('locked_until', t.timestamp)
+    .addColumn('claim_token', 'text')
+    .addColumn('last_error', 'text')
+    .addColumn('updated_at', t.timestamp, (c) => c.notNull())
+}
+
+async function createQueueIndexes(db: Db, table: string): Promise<void> {
+  // One index per claim condition: due pending rows, expired leases.
+  await db.schema
+    .createIndex(`${table}_due_idx`)
+    .on(table)
+    .columns(['state', 'run_at'])
+    .execute()
+  await db.schema
+    .createIndex(`${table}_lease_idx`)
+    .on(table)
+    .columns(['state', 'locked_until'])
+    .execute()
+}
+
+/** The migrations, in order, for one dialect. */
+export function migrationsFor(dialect: DialectName): Record<string, Migration> {
+  const types = TYPES[dialect]
+  return { '0001_initial_schema': initialSchema(types) }
+}
+
+class StaticMigrationProvider implements MigrationProvider {
+  constructor(private readonly migrations: Record<string, Migration>) {}
+
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return this.migrations
+  }
+}
+
+function migratorFor(db: ParleyDatabase): Migrator {
+  return new Migrator({
+    db: db.kysely,
+    provider: new StaticMigrationProvider(migrationsFor(db.dialect)),
+    migrationTableName: 'parley_migrations',
+    migrationLockTableName: 'parley_migrations_lock',
+  })
+}
+
+/**
+ * Brings the schema up to date. Safe to call from several processes at
+ * once: Kysely's migrator takes a lock.
+ */
+export async function migrateToLatest(db: ParleyDatabase): Promise<string[]> {
+  const { error, results } = await migratorFor(db).migrateToLatest()
+  if (error) {
+    throw new ParleyError('unavailable', describeFailure(results), {
+      cause: error,
+    })
+  }
+  return (results ?? []).map((result) => result.migrationName)
+}
+
+/** True when every known migration has been applied. */
+export async function isSchemaCurrent(db: ParleyDatabase): Promise<boolean> {
+  const migrations = await migratorFor(db).getMigrations()
+  return migrations.every((migration) => migration.executedAt !== undefined)
+}
+
+function describeFailure(results: MigrationResultSet['results']): string {
+  const failed = results?.find((result) => result.status === 'Error')
+  return failed
+    ? `migration ${failed.migrationName} failed`
+    : 'migrations could not run'
+}
+
+/** A cheap round trip, for readiness checks. */
+export async function ping(db: ParleyDatabase): Promise<void> {
+  await sql`select 1`.execute(db.kysely)
+}

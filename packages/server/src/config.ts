@@ -1,0 +1,184 @@
+import type { ParleyConfig } from '@parley/core'
+
+/** Log levels, most verbose first. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** Where the server keeps its data. */
+export type StorageConfig = {
+  readonly kind: 'sqlite'
+  readonly filename: string
+  readonly synchronous: 'FULL' | 'NORMAL'
+}
+
+/** The server's whole configuration, read once from the environment. */
+export interface ServerConfig {
+  readonly port: number
+  readonly host: string
+  readonly storage: StorageConfig
+  readonly logLevel: LogLevel
+  /** Provider names per family, in priority order (empty: no route). */
+  readonly smsProviders: readonly string[]
+  readonly emailProviders: readonly string[]
+  readonly maxBodyBytes: number
+  readonly bodyTimeoutMs: number
+  readonly shutdownGraceMs: number
+  /** Tuning passed to core. */
+  readonly core: ParleyConfig
+}
+
+/** A bad environment variable; the message names it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  readonly variable: string
+
+  constructor(variable: string, message: string) {
+    super(`${variable}: ${message}`)
+    this.variable = variable
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+const KNOWN_PROVIDERS = new Set(['mock'])
+
+/**
+ * Reads the configuration from environment variables, applying the
+ * defaults of docs/operations.md. Throws a {@link ConfigError} naming the
+ * first bad variable.
+ */
+export function loadConfig(env: Env = process.env): ServerConfig {
+  const read = new EnvReader(env)
+  return {
+    port: read.integer('PORT', 8080, 0, 65_535),
+    host: read.string('HOST', '0.0.0.0'),
+    storage: readStorage(read),
+    logLevel: read.oneOf('LOG_LEVEL', 'info', [
+      'debug',
+      'info',
+      'warn',
+      'error',
+    ]),
+    smsProviders: read.providers('API_SMS_PROVIDERS'),
+    emailProviders: read.providers('API_EMAIL_PROVIDERS'),
+    maxBodyBytes: read.integer('API_MAX_BODY_BYTES', 1_048_576, 1, 104_857_600),
+    bodyTimeoutMs: read.integer('API_BODY_TIMEOUT_MS', 10_000, 1, 600_000),
+    shutdownGraceMs:
+      read.integer('API_SHUTDOWN_GRACE_SECS', 15, 0, 3600) * 1000,
+    core: readCoreConfig(read),
+  }
+}
+
+function readStorage(read: EnvReader): StorageConfig {
+  const url = read.string('DATABASE_URL', './data/parley.db')
+  const synchronous = read.oneOf('API_SQLITE_SYNCHRONOUS', 'FULL', [
+    'FULL',
+    'NORMAL',
+  ])
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'Postgres is not supported by this version yet; use a SQLite file path',
+    )
+  }
+  const filename = url.replace(/^sqlite:(\/\/)?/i, '').replace(/^file:/i, '')
+  if (filename === '') {
+    throw new ConfigError('DATABASE_URL', 'must name a SQLite file')
+  }
+  return { kind: 'sqlite', filename, synchronous }
+}
+
+function readCoreConfig(read: EnvReader): ParleyConfig {
+  return {
+    defaultRegion: read.string('API_DEFAULT_REGION', 'US'),
+    maxAttachments: read.integer('API_MAX_ATTACHMENTS', 8, 0, 100),
+    snippetLength: read.integer('CONVERSATION_SNIPPET_LENGTH', 64, 1, 1000),
+    dispatchConcurrency: read.integer('API_DISPATCH_CONCURRENCY', 16, 1, 1000),
+    inboundBatchSize: read.integer('API_WORKER_BATCH_SIZE', 100, 1, 10_000),
+    pollIntervalMs: read.integer('API_WORKER_POLL_MS', 200, 10, 60_000),
+    leaseMs:
+      read.integer('API_WORKER_CLAIM_TIMEOUT_SECS', 60, 2, 86_400) * 1000,
+    maxRetries: read.integer('API_WORKER_MAX_RETRIES', 8, 0, 100),
+    backoffBaseMs: read.integer(
+      'API_WORKER_BACKOFF_BASE_MS',
+      1000,
+      1,
+      3_600_000,
+    ),
+    backoffMaxMs: read.integer(
+      'API_WORKER_BACKOFF_MAX_MS',
+      300_000,
+      1,
+      86_400_000,
+    ),
+    providerTimeoutMs: read.integer(
+      'API_PROVIDER_TIMEOUT_MS',
+      10_000,
+      1,
+      600_000,
+    ),
+    retryAfterMaxMs:
+      read.integer('API_RETRY_AFTER_MAX_SECS', 3600, 0, 86_400) * 1000,
+  }
+}
+
+class EnvReader {
+  constructor(private readonly env: Env) {}
+
+  string(name: string, fallback: string): string {
+    const value = this.env[name]
+    return value === undefined || value.trim() === '' ? fallback : value.trim()
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.env[name]?.trim()
+    if (raw === undefined || raw === '') return fallback
+    if (!/^[0-9]+$/.test(raw)) {
+      throw new ConfigError(name, `must be a whole number, got "${raw}"`)
+    }
+    const value = Number(raw)
+    if (value < min || value > max) {
+      throw new ConfigError(
+        name,
+        `must be between ${min} and ${max}, got ${raw}`,
+      )
+    }
+    return value
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.string(name, fallback)
+    const match = allowed.find(
+      (item) => item.toLowerCase() === raw.toLowerCase(),
+    )
+    if (match === undefined) {
+      throw new ConfigError(
+        name,
+        `must be one of ${allowed.join(', ')}, got "${raw}"`,
+      )
+    }
+    return match
+  }
+
+  // Unset means the default (`mock`); set but empty, or `none`, means the
+  // family has no provider and its sends are refused with no_route.
+  providers(name: string): readonly string[] {
+    const raw = this.env[name]
+    if (raw === undefined) return ['mock']
+    const names = raw
+      .split(',')
+      .map((item) => item.trim().toLowerCase())
+      .filter((item) => item !== '' && item !== 'none')
+    for (const item of names) {
+      if (!KNOWN_PROVIDERS.has(item)) {
+        throw new ConfigError(
+          name,
+          `unknown provider "${item}"; known: ${[...KNOWN_PROVIDERS].join(', ')}`,
+        )
+      }
+    }
+    if (new Set(names).size !== names.length) {
+      throw new ConfigError(name, 'lists a provider twice')
+    }
+    return names
+  }
+}

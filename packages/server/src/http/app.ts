@@ -1,0 +1,187 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import {
+  isParleyError,
+  isValidationError,
+  type Logger,
+  type Parley,
+} from '@parley/core'
+import { readBody } from './body.js'
+import { HANDLERS, type HandlerInput } from './handlers.js'
+import { HttpError } from './http-error.js'
+import { checkAcceptsJson, checkContentType } from './negotiate.js'
+import { parseBody } from './parse.js'
+import {
+  requestIdOf,
+  sendError,
+  sendJson,
+  setCommonHeaders,
+} from './respond.js'
+import { matchRoute, type Route } from './routes.js'
+
+/** What the request handler needs. */
+export interface AppOptions {
+  readonly parley: Parley
+  readonly logger: Logger
+  readonly maxBodyBytes: number
+  readonly bodyTimeoutMs: number
+  /** True once shutdown began: new requests get 503. */
+  readonly isShuttingDown: () => boolean
+}
+
+/** A `node:http` request listener serving the Parley API. */
+export type RequestListener = (
+  request: IncomingMessage,
+  response: ServerResponse,
+) => void
+
+/**
+ * Builds the request listener. Each request runs the pipeline of DESIGN
+ * section 4 in order: request id, shutdown check, method and route,
+ * `Accept` and `Content-Type`, body (size limit, read timeout), parse,
+ * then the handler (validation and the write happen in core).
+ */
+export function createApp(options: AppOptions): RequestListener {
+  return (request, response) => {
+    const started = performance.now()
+    const requestId = requestIdOf(request)
+    setCommonHeaders(response, requestId)
+    response.on('finish', () =>
+      logRequest(options.logger, request, response, requestId, started),
+    )
+    handle(options, request, response).catch((error: unknown) =>
+      fail(options.logger, request, response, requestId, error),
+    )
+  }
+}
+
+async function handle(
+  options: AppOptions,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  if (options.isShuttingDown()) {
+    response.setHeader('Connection', 'close')
+    throw new HttpError('unavailable', 'the server is shutting down', {
+      'Retry-After': '5',
+    })
+  }
+  const url = new URL(request.url ?? '/', 'http://localhost')
+  const route = findRoute(request.method ?? 'GET', url.pathname)
+  checkAcceptsJson(request)
+  const input = await readInput(options, request, route.route, url)
+  const result = await HANDLERS[route.route.name](options.parley, {
+    ...input,
+    params: route.params,
+  })
+  sendJson(request, response, result.status, result.body)
+}
+
+function findRoute(method: string, pathname: string) {
+  const match = matchRoute(method, pathname)
+  switch (match.kind) {
+    case 'found':
+      return match
+    case 'wrong_method':
+      throw new HttpError(
+        'method_not_allowed',
+        `${method} is not allowed here; use ${match.allow.join(', ')}`,
+        { Allow: match.allow.join(', ') },
+      )
+    case 'none':
+      throw new HttpError('not_found', `no route for ${pathname}`)
+  }
+}
+
+async function readInput(
+  options: AppOptions,
+  request: IncomingMessage,
+  route: Route,
+  url: URL,
+): Promise<Omit<HandlerInput, 'params'>> {
+  const receivedAt = Date.now()
+  if (!route.bodies)
+    return { query: url.searchParams, body: undefined, receivedAt }
+  const bodyType = checkContentType(request, route.bodies)
+  const bytes = await readBody(request, {
+    maxBytes: options.maxBodyBytes,
+    timeoutMs: options.bodyTimeoutMs,
+  })
+  return {
+    query: url.searchParams,
+    body: parseBody(bytes, bodyType),
+    bodyType,
+    receivedAt,
+  }
+}
+
+function fail(
+  logger: Logger,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+  error: unknown,
+): void {
+  const httpError = toHttpError(error)
+  if (httpError.code === 'internal') {
+    logger.error('http.internal_error', {
+      request_id: requestId,
+      error:
+        error instanceof Error ? (error.stack ?? error.message) : String(error),
+    })
+  }
+  if (response.headersSent) {
+    response.destroy()
+    return
+  }
+  // After an oversized or unfinished body the rest of it is unread: the
+  // connection cannot carry another request.
+  if (
+    httpError.code === 'payload_too_large' ||
+    httpError.code === 'request_timeout'
+  ) {
+    response.setHeader('Connection', 'close')
+  }
+  sendError(request, response, httpError, requestId)
+}
+
+function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error
+  if (isValidationError(error)) {
+    return new HttpError('validation_failed', error.message, {}, error.details)
+  }
+  if (isParleyError(error)) {
+    switch (error.code) {
+      case 'validation_failed':
+        return new HttpError('validation_failed', error.message)
+      case 'not_found':
+        return new HttpError('not_found', error.message)
+      case 'no_route':
+        return new HttpError('no_route', error.message)
+      case 'unavailable':
+        return new HttpError('unavailable', error.message, {
+          'Retry-After': '5',
+        })
+    }
+  }
+  return new HttpError(
+    'internal',
+    'internal error; see the server log for this request id',
+  )
+}
+
+function logRequest(
+  logger: Logger,
+  request: IncomingMessage,
+  response: ServerResponse,
+  requestId: string,
+  started: number,
+): void {
+  const path = (request.url ?? '/').split('?')[0]
+  logger.info('http.request', {
+    request_id: requestId,
+    method: request.method,
+    path,
+    status: response.statusCode,
+    duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+  })
+}

@@ -1,0 +1,54 @@
+import type { FieldError } from '@parley/core'
+
+/** Stable error codes of the HTTP API, each with one status. */
+export type ErrorCode =
+  | 'validation_failed'
+  | 'invalid_json'
+  | 'unauthorized'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'not_acceptable'
+  | 'request_timeout'
+  | 'idempotency_in_progress'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'no_route'
+  | 'idempotency_key_reused'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal'
+
+/** The one table that maps error codes to HTTP statuses. */
+export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
+  validation_failed: 400,
+  invalid_json: 400,
+  unauthorized: 401,
+  not_found: 404,
+  method_not_allowed: 405,
+  not_acceptable: 406,
+  request_timeout: 408,
+  idempotency_in_progress: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  no_route: 422,
+  idempotency_key_reused: 422,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+}
+
+/** An error answered with its status, code and message. */
+export class HttpError extends Error {
+  override readonly name = 'HttpError'
+  readonly status: number
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+    readonly details?: readonly FieldError[],
+  ) {
+    super(message)
+    this.status = STATUS_OF[code]
+  }
+}

@@ -1,0 +1,87 @@
+import type { IncomingMessage } from 'node:http'
+import { HttpError } from './http-error.js'
+
+/** Media types a request body may have on a route. */
+export type BodyType = 'json' | 'form'
+
+interface MediaRange {
+  readonly type: string
+  readonly subtype: string
+  readonly q: number
+}
+
+/**
+ * Refuses with 406 when `Accept` rules out JSON. A missing header, `*\/*`,
+ * `application/*` and `application/json` (with any q above 0) allow it.
+ */
+export function checkAcceptsJson(request: IncomingMessage): void {
+  const header = request.headers.accept
+  if (header === undefined || header.trim() === '') return
+  const ranges = parseAccept(header)
+  if (ranges.some(allowsJson)) return
+  throw new HttpError(
+    'not_acceptable',
+    'this endpoint answers application/json only; allow it in Accept',
+  )
+}
+
+function allowsJson(range: MediaRange): boolean {
+  if (range.q <= 0) return false
+  if (range.type === '*' && range.subtype === '*') return true
+  if (range.type !== 'application') return false
+  return range.subtype === '*' || range.subtype === 'json'
+}
+
+function parseAccept(header: string): MediaRange[] {
+  return header.split(',').flatMap((part) => {
+    const [media = '', ...params] = part.split(';').map((item) => item.trim())
+    const [type, subtype] = media.toLowerCase().split('/')
+    if (!type || !subtype) return []
+    return [{ type, subtype, q: qualityOf(params) }]
+  })
+}
+
+function qualityOf(params: readonly string[]): number {
+  for (const param of params) {
+    const [name, value] = param.split('=').map((item) => item.trim())
+    if (name?.toLowerCase() === 'q') {
+      const q = Number(value)
+      return Number.isFinite(q) ? q : 0
+    }
+  }
+  return 1
+}
+
+/**
+ * Reads the body's media type and checks it is one the route takes, in
+ * UTF-8 (the only charset accepted). Throws 415 otherwise.
+ */
+export function checkContentType(
+  request: IncomingMessage,
+  accepted: readonly BodyType[],
+): BodyType {
+  const header = request.headers['content-type'] ?? ''
+  const [media = '', ...params] = header.split(';').map((item) => item.trim())
+  const type = bodyTypeOf(media.toLowerCase())
+  const charset = params
+    .map((param) => param.split('='))
+    .find(([name]) => name?.trim().toLowerCase() === 'charset')?.[1]
+  const utf8 = charset === undefined || /^"?utf-?8"?$/i.test(charset.trim())
+  if (type && accepted.includes(type) && utf8) return type
+  throw new HttpError(
+    'unsupported_media_type',
+    `send the body as ${accepted.map(describe).join(' or ')} in UTF-8`,
+  )
+}
+
+function bodyTypeOf(media: string): BodyType | undefined {
+  if (media === 'application/json') return 'json'
+  if (media === 'application/x-www-form-urlencoded') return 'form'
+  return undefined
+}
+
+function describe(type: BodyType): string {
+  return type === 'json'
+    ? 'application/json'
+    : 'application/x-www-form-urlencoded'
+}

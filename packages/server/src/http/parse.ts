@@ -1,0 +1,43 @@
+import { HttpError } from './http-error.js'
+import type { BodyType } from './negotiate.js'
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+
+/** Decodes a body as strict UTF-8; a leading BOM is dropped. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes)
+  } catch {
+    throw new HttpError('invalid_json', 'the request body is not valid UTF-8')
+  }
+}
+
+/** Parses a JSON body (UTF-8, BOM ignored) or throws 400 invalid_json. */
+export function parseJson(bytes: Uint8Array): unknown {
+  const text = decodeUtf8(bytes)
+  if (text.trim() === '') {
+    throw new HttpError('invalid_json', 'the request body is empty')
+  }
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    const detail = error instanceof Error ? `: ${error.message}` : ''
+    throw new HttpError('invalid_json', `the request body is not JSON${detail}`)
+  }
+}
+
+/** Parses a body of the given type into a plain object or value. */
+export function parseBody(bytes: Uint8Array, type: BodyType): unknown {
+  if (type === 'json') return parseJson(bytes)
+  return parseForm(bytes)
+}
+
+/** Parses an urlencoded form into an object of its first values. */
+export function parseForm(bytes: Uint8Array): Record<string, string> {
+  const params = new URLSearchParams(decodeUtf8(bytes))
+  const out: Record<string, string> = Object.create(null)
+  for (const [name, value] of params) {
+    if (!(name in out)) out[name] = value
+  }
+  return out
+}

@@ -1,0 +1,166 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import {
+  createMockProvider,
+  createParley,
+  type Logger,
+  type Parley,
+  type ParleyDatabase,
+  type Provider,
+} from '@parley/core'
+import { openSqlite } from '@parley/core/sqlite'
+import type { ServerConfig } from './config.js'
+import { createApp } from './http/app.js'
+
+/** A listening Parley server. */
+export interface RunningServer {
+  /** The base URL it listens on, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string
+  readonly port: number
+  /** The Parley instance behind it. */
+  readonly parley: Parley
+  /**
+   * Shuts down as DESIGN section 8 says: readiness fails, new requests get
+   * 503, requests in flight and workers finish (or hand back their work)
+   * within the grace period, then the listener and database close.
+   * Resolves the process exit code: 0, or 1 if the grace period ran out
+   * with work still held.
+   */
+  shutdown(): Promise<number>
+}
+
+/** Options of {@link startServer}. */
+export interface StartOptions {
+  readonly config: ServerConfig
+  readonly logger: Logger
+}
+
+/** Opens storage, runs migrations, starts the workers and listens. */
+export async function startServer(
+  options: StartOptions,
+): Promise<RunningServer> {
+  const { config, logger } = options
+  const db = openDatabase(config)
+  const providers = buildProviders(config, logger)
+  let parley: Parley
+  try {
+    parley = await createParley({ db, providers, config: config.core, logger })
+  } catch (error) {
+    await db.close()
+    throw error
+  }
+  let shuttingDown = false
+  const server = createServer(
+    createApp({
+      parley,
+      logger,
+      maxBodyBytes: config.maxBodyBytes,
+      bodyTimeoutMs: config.bodyTimeoutMs,
+      isShuttingDown: () => shuttingDown,
+    }),
+  )
+  await listen(server, config.port, config.host)
+  await parley.start()
+  const port = (server.address() as AddressInfo).port
+  const url = `http://${urlHost(config.host)}:${port}`
+  logger.info('server.listening', { url, database: describeStorage(config) })
+
+  let closing: Promise<number> | undefined
+  const shutdown = () => {
+    shuttingDown = true
+    closing ??= closeGracefully(server, parley, db, config, logger)
+    return closing
+  }
+  return { url, port, parley, shutdown }
+}
+
+function openDatabase(config: ServerConfig): ParleyDatabase {
+  return openSqlite({
+    filename: config.storage.filename,
+    synchronous: config.storage.synchronous,
+  })
+}
+
+function buildProviders(config: ServerConfig, logger: Logger): Provider[] {
+  const providers = [
+    ...config.smsProviders.map(() => createMockProvider({ family: 'sms' })),
+    ...config.emailProviders.map(() => createMockProvider({ family: 'email' })),
+  ]
+  if (providers.length > 0) {
+    logger.warn('providers.mock_only', {
+      message:
+        'only mock providers are configured: NOTHING IS REALLY DELIVERED',
+      providers: providers.map((provider) => provider.name),
+    })
+  }
+  for (const family of ['sms', 'email'] as const) {
+    if (!providers.some((provider) => provider.family === family)) {
+      logger.warn('providers.family_without_route', {
+        family,
+        message: `no ${family} provider: such sends are refused with no_route`,
+      })
+    }
+  }
+  return providers
+}
+
+async function closeGracefully(
+  server: Server,
+  parley: Parley,
+  db: ParleyDatabase,
+  config: ServerConfig,
+  logger: Logger,
+): Promise<number> {
+  const deadline = Date.now() + config.shutdownGraceMs
+  logger.info('server.shutdown_started', { grace_ms: config.shutdownGraceMs })
+  const listenerClosed = closeListener(server)
+  server.closeIdleConnections()
+  const workersDone = await parley.stop({ graceMs: config.shutdownGraceMs })
+  const requestsDone = await withDeadline(listenerClosed, deadline - Date.now())
+  if (!requestsDone) server.closeAllConnections()
+  await db.close()
+  const code = workersDone && requestsDone ? 0 : 1
+  logger.info('server.shutdown_finished', {
+    exit_code: code,
+    workers_done: workersDone,
+    requests_done: requestsDone,
+  })
+  return code
+}
+
+// server.close() stops accepting connections and resolves once every
+// connection has ended; keep-alive connections end after their current
+// response, because every response sent while shutting down says
+// `Connection: close`.
+function closeListener(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(ms, 0))
+  })
+  const done = await Promise.race([work.then(() => true as const), expired])
+  clearTimeout(timer)
+  return done
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1'
+  return host.includes(':') ? `[${host}]` : host
+}
+
+function describeStorage(config: ServerConfig): string {
+  return `sqlite:${config.storage.filename}`
+}
