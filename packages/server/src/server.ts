@@ -50,15 +50,19 @@ export async function startServer(
     throw error
   }
   let shuttingDown = false
-  const server = createServer(
-    createApp({
-      parley,
-      logger,
-      maxBodyBytes: config.maxBodyBytes,
-      bodyTimeoutMs: config.bodyTimeoutMs,
-      isShuttingDown: () => shuttingDown,
-    }),
-  )
+  const requests = new InFlight()
+  const app = createApp({
+    parley,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    isShuttingDown: () => shuttingDown,
+  })
+  const server = createServer((request, response) => {
+    requests.enter()
+    response.once('close', () => requests.leave())
+    app(request, response)
+  })
   await listen(server, config.port, config.host)
   await parley.start()
   const port = (server.address() as AddressInfo).port
@@ -68,7 +72,14 @@ export async function startServer(
   let closing: Promise<number> | undefined
   const shutdown = () => {
     shuttingDown = true
-    closing ??= closeGracefully(server, parley, db, config, logger)
+    closing ??= closeGracefully({
+      server,
+      requests,
+      parley,
+      db,
+      config,
+      logger,
+    })
     return closing
   }
   return { url, port, parley, shutdown }
@@ -104,20 +115,31 @@ function buildProviders(config: ServerConfig, logger: Logger): Provider[] {
   return providers
 }
 
-async function closeGracefully(
-  server: Server,
-  parley: Parley,
-  db: ParleyDatabase,
-  config: ServerConfig,
-  logger: Logger,
-): Promise<number> {
+interface Closing {
+  readonly server: Server
+  readonly requests: InFlight
+  readonly parley: Parley
+  readonly db: ParleyDatabase
+  readonly config: ServerConfig
+  readonly logger: Logger
+}
+
+// The order matters: requests already in flight may still write, so the
+// workers stop only after they finished (or the grace period ran out); the
+// listener stays open meanwhile and answers new requests 503.
+async function closeGracefully(closing: Closing): Promise<number> {
+  const { server, requests, parley, db, config, logger } = closing
   const deadline = Date.now() + config.shutdownGraceMs
   logger.info('server.shutdown_started', { grace_ms: config.shutdownGraceMs })
-  const listenerClosed = closeListener(server)
   server.closeIdleConnections()
-  const workersDone = await parley.stop({ graceMs: config.shutdownGraceMs })
-  const requestsDone = await withDeadline(listenerClosed, deadline - Date.now())
-  if (!requestsDone) server.closeAllConnections()
+  const requestsDone = await withDeadline(
+    requests.drained(),
+    deadline - Date.now(),
+  )
+  const workersDone = await parley.stop({
+    graceMs: Math.max(deadline - Date.now(), 0),
+  })
+  await closeListener(server)
   await db.close()
   const code = workersDone && requestsDone ? 0 : 1
   logger.info('server.shutdown_finished', {
@@ -128,12 +150,10 @@ async function closeGracefully(
   return code
 }
 
-// server.close() stops accepting connections and resolves once every
-// connection has ended; keep-alive connections end after their current
-// response, because every response sent while shutting down says
-// `Connection: close`.
 function closeListener(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()))
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeAllConnections()
+  return closed
 }
 
 async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
@@ -144,6 +164,27 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
   const done = await Promise.race([work.then(() => true as const), expired])
   clearTimeout(timer)
   return done
+}
+
+/** Counts requests whose response has not closed yet. */
+class InFlight {
+  private count = 0
+  private waiters: Array<() => void> = []
+
+  enter(): void {
+    this.count += 1
+  }
+
+  leave(): void {
+    this.count -= 1
+    if (this.count > 0) return
+    for (const resolve of this.waiters.splice(0)) resolve()
+  }
+
+  drained(): Promise<void> {
+    if (this.count === 0) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
