@@ -41,10 +41,9 @@ export function parsePhone(
     return { ok: false, reason: 'is not a phone number or short code' }
   }
 
-  const digits = trimmed.replace(/[^0-9]/g, '')
-  if (!trimmed.startsWith('+') && SHORT_CODE.test(digits)) {
-    return { ok: true, participant: digits }
-  }
+  // Only bare digits are a short code: `804-555` is a cut-off number, not
+  // short code 804555.
+  if (SHORT_CODE.test(trimmed)) return { ok: true, participant: trimmed }
 
   return parseFullNumber(trimmed, region)
 }

@@ -29,7 +29,12 @@ export function parseInstant(text: string): string | null {
   const local = new Date(0)
   local.setUTCFullYear(year, month - 1, day)
   local.setUTCHours(hour, minute, second, millis)
-  return formatInstant(new Date(local.getTime() - offset * 60_000))
+  const utc = new Date(local.getTime() - offset * 60_000)
+  // An offset can carry the instant out of years 0000-9999, where
+  // toISOString stops being fixed width (+010000-…) and no longer sorts.
+  const utcYear = utc.getUTCFullYear()
+  if (utcYear < 0 || utcYear > 9999) return null
+  return formatInstant(utc)
 }
 
 /** Formats a Date as UTC ISO-8601 with milliseconds (fixed width). */

@@ -68,6 +68,9 @@ export class DispatchWorker {
   private readonly loop: WorkerLoop
   private readonly active = new Map<string, Promise<void>>()
   private readonly aborts = new Set<AbortController>()
+  private abandoning = false
+  // Jobs claimed and not yet settled (a run that threw keeps its claim).
+  private readonly held = new Set<string>()
   private readonly token = `dispatch:${crypto.randomUUID()}`
 
   constructor(private readonly deps: DispatchWorkerDeps) {
@@ -98,6 +101,7 @@ export class DispatchWorker {
     await this.loop.stop()
     const finished = await this.waitForActive(graceMs)
     if (!finished) {
+      this.abandoning = true
       for (const controller of this.aborts) controller.abort()
       await Promise.allSettled(this.active.values())
     }
@@ -138,7 +142,11 @@ export class DispatchWorker {
   }
 
   private launch(job: ClaimedJob): void {
+    this.held.add(job.id)
     const run = this.run(job)
+      .then((settled) => {
+        if (settled) this.held.delete(job.id)
+      })
       .catch((error: unknown) => {
         // The claim stays until its lease expires, then another try runs.
         this.deps.logger.error('dispatch.job_failed', {
@@ -154,9 +162,13 @@ export class DispatchWorker {
     this.active.set(job.id, run)
   }
 
-  private async run(job: ClaimedJob): Promise<void> {
+  // Resolves true when the job was settled (or its claim was lost).
+  private async run(job: ClaimedJob): Promise<boolean> {
     const provider = this.deps.registry.providersFor(job.family)[0]
-    if (!provider) return this.failUnroutable(job)
+    if (!provider) {
+      await this.failUnroutable(job)
+      return true
+    }
     const message = await loadOutbound(this.deps.db.kysely, job.messageId)
     const attempt = job.attempts + 1
     this.deps.logger.debug('dispatch.attempt_started', {
@@ -165,6 +177,9 @@ export class DispatchWorker {
       attempt,
     })
     const outcome = await this.callProvider(provider, message, attempt)
+    // A call cut short by shutdown is not an attempt the provider answered:
+    // record nothing, and let releaseHeld hand the job back untouched.
+    if (this.abandoning) return false
     this.deps.events.emit('dispatch.attempt', {
       family: job.family,
       provider: provider.name,
@@ -173,6 +188,7 @@ export class DispatchWorker {
       outcome: outcome.kind,
     })
     await this.record(job, provider, attempt, outcome)
+    return true
   }
 
   private async callProvider(
@@ -351,12 +367,24 @@ export class DispatchWorker {
   }
 
   private async releaseHeld(): Promise<void> {
-    const released = await releaseClaims(
-      this.deps.db.kysely,
-      'dispatch_jobs',
-      this.token,
-      isoNow(this.deps.clock),
-    )
+    if (this.held.size === 0) return
+    this.held.clear()
+    const now = isoNow(this.deps.clock)
+    const released = await this.deps.db.writeTransaction(async (trx) => {
+      await trx
+        .updateTable('messages')
+        .set({ status: 'queued', updated_at: now })
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('dispatch_jobs')
+            .select('message_id')
+            .where('state', '=', 'running')
+            .where('claim_token', '=', this.token),
+        )
+        .where('status', '=', 'sending')
+        .execute()
+      return releaseClaims(trx, 'dispatch_jobs', this.token, now)
+    })
     if (released > 0) {
       this.deps.logger.info('dispatch.claims_released', { count: released })
     }

@@ -40,7 +40,8 @@ export interface InboundWorkerDeps {
 interface ClaimedEvent {
   readonly id: string
   readonly providerMessageId: string
-  readonly message: NormalizedMessage
+  /** JSON of the normalized message, parsed when the event is threaded. */
+  readonly payload: string
   /** Attempts made before this claim. */
   readonly attempts: number
   /** performance.now() at claim time, for the latency gauge. */
@@ -119,7 +120,7 @@ export class InboundWorker {
     return rows.map((row) => ({
       id: readId(row.id),
       providerMessageId: row.provider_message_id,
-      message: JSON.parse(row.payload) as NormalizedMessage,
+      payload: row.payload,
       attempts: Number(row.attempts),
       claimedAt,
     }))
@@ -177,7 +178,10 @@ export class InboundWorker {
       .executeTakeFirst()
     if (Number(held.numUpdatedRows) !== 1) return undefined
 
-    const threaded = await threadMessage(trx, event.message, {
+    // Parsed here, not at claim time, so that one corrupt payload fails
+    // (and is retried, then dead-lettered) alone instead of the batch.
+    const message = JSON.parse(event.payload) as NormalizedMessage
+    const threaded = await threadMessage(trx, message, {
       direction: 'inbound',
       status: 'received',
       now,
@@ -193,10 +197,7 @@ export class InboundWorker {
   }
 
   private processed(event: ClaimedEvent, threaded: Threaded | undefined): void {
-    if (!threaded) {
-      this.deps.logger.warn('inbound.claim_lost', { event_id: event.id })
-      return
-    }
+    if (!threaded) return this.claimLost(event)
     const name = threaded.createdConversation ? 'created' : 'reused'
     this.deps.events.emit(`conversation.${name}`, {
       conversationId: threaded.conversationId,
@@ -208,6 +209,10 @@ export class InboundWorker {
       message_id: threaded.messageId,
       conversation_id: threaded.conversationId,
     })
+  }
+
+  private claimLost(event: ClaimedEvent): void {
+    this.deps.logger.warn('inbound.claim_lost', { event_id: event.id })
   }
 
   private async failed(event: ClaimedEvent, error: unknown): Promise<void> {
@@ -242,9 +247,11 @@ export class InboundWorker {
       random,
     )
     const runAt = isoAfter(clock, delay)
-    await this.deps.committer.submit((trx) =>
+    const kept = await this.deps.committer.submit((trx) =>
       rescheduleRow(trx, settlement, runAt, reason),
     )
+    // A lost claim is another worker's event now: nothing to count.
+    if (!kept) return this.claimLost(event)
     this.deps.events.emit('inbound.error', { eventId: event.id, error: reason })
     this.deps.logger.warn('inbound.retry_scheduled', {
       event_id: event.id,
@@ -259,9 +266,10 @@ export class InboundWorker {
     settlement: Settlement,
     reason: string,
   ): Promise<void> {
-    await this.deps.committer.submit((trx) =>
+    const kept = await this.deps.committer.submit((trx) =>
       deadLetterRow(trx, settlement, reason),
     )
+    if (!kept) return this.claimLost(event)
     this.deps.events.emit('inbound.dead_letter', {
       eventId: event.id,
       error: reason,

@@ -68,7 +68,11 @@ export async function claimDue<Row>(
     .where('id', 'in', due)
     .returningAll()
     .execute()
-  return rows as Row[]
+  // UPDATE … RETURNING gives rows in no set order; hand them out oldest
+  // first.
+  return (rows as Array<Row & { id: number | string }>).sort(
+    (a, b) => Number(a.id) - Number(b.id),
+  )
 }
 
 /** How a claimed row is settled. */

@@ -1,0 +1,203 @@
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { Kysely } from 'kysely'
+import { migrateToLatest } from '@parley/core'
+import { openSqlite } from '@parley/core/sqlite'
+import type { ParleySchema } from '../src/store/schema.js'
+import { GroupCommitter } from '../src/store/group-commit.js'
+import { type CountingDb, countingDb, memoryDb, tempDir } from './support.js'
+
+const NOW = '2024-11-01T12:00:00.000Z'
+
+function insertConversation(key: string) {
+  return async (trx: Kysely<ParleySchema>) => {
+    const row = await trx
+      .insertInto('conversations')
+      .values({
+        key,
+        channel: 'sms',
+        participant_a: `${key}-a`,
+        participant_b: `${key}-b`,
+        message_count: 0,
+        last_activity_at: NOW,
+        created_at: NOW,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    return String(row.id)
+  }
+}
+
+async function storedKeys(db: CountingDb): Promise<string[]> {
+  const rows = await db.kysely
+    .selectFrom('conversations')
+    .select('key')
+    .orderBy('id')
+    .execute()
+  return rows.map((row) => row.key)
+}
+
+describe('GroupCommitter', () => {
+  let db: CountingDb
+
+  beforeEach(async () => {
+    db = countingDb(await memoryDb())
+  })
+
+  afterEach(async () => {
+    await db.close()
+  })
+
+  it('commits many writes submitted in one tick in one transaction', async () => {
+    const committer = new GroupCommitter(db, 512)
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`)
+
+    const ids = await Promise.all(
+      keys.map((key) => committer.submit(insertConversation(key))),
+    )
+
+    expect(db.calls).toBe(1)
+    expect(ids).toEqual(keys.map((_, i) => String(i + 1)))
+    expect(await storedKeys(db)).toEqual(keys)
+  })
+
+  it('splits a large group into batches of at most maxBatch writes', async () => {
+    const committer = new GroupCommitter(db, 5)
+    const keys = Array.from({ length: 12 }, (_, i) => `k${i}`)
+
+    await Promise.all(
+      keys.map((key) => committer.submit(insertConversation(key))),
+    )
+
+    expect(db.calls).toBe(3)
+    expect(await storedKeys(db)).toEqual(keys)
+  })
+
+  it('resolves each caller only after its commit is visible to others', async () => {
+    const dir = await tempDir()
+    const writer = openSqlite({ filename: join(dir.path, 'p.db') })
+    const reader = openSqlite({ filename: join(dir.path, 'p.db') })
+    try {
+      await migrateToLatest(writer)
+      const committer = new GroupCommitter(writer, 512)
+      const seenByReader = await Promise.all(
+        ['a', 'b', 'c'].map((key) =>
+          committer.submit(insertConversation(key)).then(async () => {
+            const row = await reader.kysely
+              .selectFrom('conversations')
+              .select('key')
+              .where('key', '=', key)
+              .executeTakeFirst()
+            return row?.key
+          }),
+        ),
+      )
+
+      expect(seenByReader).toEqual(['a', 'b', 'c'])
+    } finally {
+      await reader.close()
+      await writer.close()
+      await dir.remove()
+    }
+  })
+
+  it('fails a bad write alone while the rest of its batch commits', async () => {
+    const committer = new GroupCommitter(db, 512)
+    const boom = new Error('bad write')
+
+    const results = await Promise.allSettled([
+      committer.submit(insertConversation('a')),
+      committer.submit(async (trx) => {
+        await insertConversation('doomed')(trx)
+        throw boom
+      }),
+      committer.submit(insertConversation('b')),
+      // A constraint violation fails as well: the key is taken by 'a'.
+      committer.submit(insertConversation('a')),
+      committer.submit(insertConversation('c')),
+    ])
+
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ])
+    expect((results[1] as PromiseRejectedResult).reason).toBe(boom)
+    expect(await storedKeys(db)).toEqual(['a', 'b', 'c'])
+    // One try for the batch, then one transaction per write.
+    expect(db.calls).toBe(1 + 5)
+  })
+
+  it('rejects a lone failing write with its own error', async () => {
+    const committer = new GroupCommitter(db, 512)
+
+    await expect(
+      committer.submit(async () => {
+        throw new Error('nope')
+      }),
+    ).rejects.toThrow('nope')
+    expect(db.calls).toBe(1)
+  })
+
+  it('rejects every write when the database itself fails', async () => {
+    const committer = new GroupCommitter(db, 512)
+    db.before = () => {
+      throw new Error('disk on fire')
+    }
+
+    const results = await Promise.allSettled([
+      committer.submit(insertConversation('a')),
+      committer.submit(insertConversation('b')),
+    ])
+
+    expect(results.every((r) => r.status === 'rejected')).toBe(true)
+    db.before = undefined
+    expect(await storedKeys(db)).toEqual([])
+  })
+
+  it('forms the next batch from writes submitted during a commit', async () => {
+    const committer = new GroupCommitter(db, 512)
+    const late: Array<Promise<string>> = []
+
+    const first = committer.submit(async (trx) => {
+      // Submitted while this batch's transaction runs: they wait for it.
+      late.push(committer.submit(insertConversation('late-1')))
+      late.push(committer.submit(insertConversation('late-2')))
+      return insertConversation('early')(trx)
+    })
+
+    expect(await first).toBe('1')
+    expect(await Promise.all(late)).toEqual(['2', '3'])
+    expect(db.calls).toBe(2)
+  })
+
+  it('drain waits until every submitted write has settled', async () => {
+    const committer = new GroupCommitter(db, 2)
+    const settled: string[] = []
+    for (const key of ['a', 'b', 'c', 'd', 'e']) {
+      void committer
+        .submit(insertConversation(key))
+        .then(() => settled.push(key))
+    }
+    void committer
+      .submit(async () => {
+        throw new Error('x')
+      })
+      .catch(() => settled.push('failed'))
+
+    await committer.drain()
+
+    expect(settled.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'failed'])
+    expect(await storedKeys(db)).toEqual(['a', 'b', 'c', 'd', 'e'])
+  })
+
+  it('drain resolves at once when nothing is pending', async () => {
+    const committer = new GroupCommitter(db, 512)
+
+    await committer.drain()
+
+    expect(db.calls).toBe(0)
+  })
+})

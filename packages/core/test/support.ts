@@ -1,0 +1,338 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import {
+  createMockProvider,
+  createParley,
+  type FieldError,
+  migrateToLatest,
+  type Parley,
+  type ParleyConfig,
+  type ParleyDatabase,
+  type Provider,
+  type ProviderOutcome,
+  type OutboundMessage,
+  type SendContext,
+  silentLogger,
+  ValidationError,
+} from '@parley/core'
+import { openSqlite } from '@parley/core/sqlite'
+import { resolveConfig, type ResolvedConfig } from '../src/config.js'
+import type { ParleyEvents } from '../src/events.js'
+import type { ChannelFamily } from '../src/messages/types.js'
+import { Metrics } from '../src/metrics/metrics.js'
+import { DispatchWorker } from '../src/queue/dispatch-worker.js'
+import { InboundWorker } from '../src/queue/inbound-worker.js'
+import { ProviderRegistry } from '../src/routing/provider-registry.js'
+import { GroupCommitter } from '../src/store/group-commit.js'
+import type { Clock } from '../src/util/clock.js'
+import { TypedEmitter } from '../src/util/emitter.js'
+
+/** 2024-11-01T12:00:00.000Z, the instant every manual clock starts at. */
+export const START = Date.parse('2024-11-01T12:00:00.000Z')
+
+/** A clock that moves only when a test moves it. */
+export class ManualClock implements Clock {
+  constructor(public t = START) {}
+
+  now(): number {
+    return this.t
+  }
+
+  advance(ms: number): void {
+    this.t += ms
+  }
+
+  iso(offsetMs = 0): string {
+    return new Date(this.t + offsetMs).toISOString()
+  }
+}
+
+/** A valid outbound SMS request, with fields replaced by `overrides`. */
+export function smsRequest(
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    from: '+18045551234',
+    to: '+12025550100',
+    type: 'sms',
+    body: 'Hello there',
+    attachments: null,
+    timestamp: '2024-11-01T14:00:00Z',
+    ...overrides,
+  }
+}
+
+/** A valid outbound email request, with fields replaced by `overrides`. */
+export function emailRequest(
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    from: 'ann@example.com',
+    to: 'bob@example.com',
+    subject: 'Hi',
+    body: '<p>Hello</p>',
+    attachments: [],
+    timestamp: '2024-11-01T14:00:00Z',
+    ...overrides,
+  }
+}
+
+/** A valid inbound SMS webhook payload. */
+export function smsWebhook(
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return smsRequest({ messaging_provider_id: 'SM-1', ...overrides })
+}
+
+/** A valid inbound email webhook payload. */
+export function emailWebhook(
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return emailRequest({ xillio_id: 'X-1', ...overrides })
+}
+
+/** The `details` of the ValidationError that `run` throws. */
+export function validationDetails(run: () => unknown): FieldError[] {
+  try {
+    run()
+  } catch (error) {
+    if (error instanceof ValidationError) return [...error.details]
+    throw error
+  }
+  throw new Error('expected a ValidationError, but nothing was thrown')
+}
+
+/** The names of the fields that `run` rejects. */
+export function rejectedFields(run: () => unknown): string[] {
+  return validationDetails(run).map((detail) => detail.field)
+}
+
+/** A migrated private in-memory SQLite database. */
+export async function memoryDb(): Promise<ParleyDatabase> {
+  const db = openSqlite({ filename: ':memory:' })
+  await migrateToLatest(db)
+  return db
+}
+
+/** A temporary folder, removed by the returned function. */
+export async function tempDir(): Promise<{
+  path: string
+  remove: () => Promise<void>
+}> {
+  const path = await mkdtemp(join(tmpdir(), 'parley-core-test-'))
+  return { path, remove: () => rm(path, { recursive: true, force: true }) }
+}
+
+/** A ParleyDatabase that counts (and can intercept) write transactions. */
+export interface CountingDb extends ParleyDatabase {
+  /** How many times `writeTransaction` was called. */
+  readonly calls: number
+  /** Runs before each call, with its 1-based number; may throw. */
+  before: ((call: number) => Promise<void> | void) | undefined
+}
+
+/** Wraps a real database, counting its write transactions. */
+export function countingDb(inner: ParleyDatabase): CountingDb {
+  let calls = 0
+  const wrapper: CountingDb = {
+    dialect: inner.dialect,
+    kysely: inner.kysely,
+    get calls() {
+      return calls
+    },
+    before: undefined,
+    async writeTransaction(work) {
+      calls += 1
+      await wrapper.before?.(calls)
+      return inner.writeTransaction(work)
+    },
+    close: () => inner.close(),
+  }
+  return wrapper
+}
+
+/** A promise with its resolve function, for calls the test finishes. */
+export interface Deferred<T> {
+  readonly promise: Promise<T>
+  resolve(value: T): void
+}
+
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void
+  const promise = new Promise<T>((done) => {
+    resolve = done
+  })
+  return { promise, resolve }
+}
+
+/** One call a {@link ScriptedProvider} received. */
+export interface ProviderCall {
+  readonly message: OutboundMessage
+  readonly context: SendContext
+}
+
+/** A provider whose answers the test decides, recording every call. */
+export interface ScriptedProvider extends Provider {
+  readonly calls: ProviderCall[]
+  answer: (call: ProviderCall) => Promise<ProviderOutcome> | ProviderOutcome
+}
+
+export function scriptedProvider(
+  family: ChannelFamily,
+  answer: ScriptedProvider['answer'],
+  name = `scripted-${family}`,
+): ScriptedProvider {
+  const provider: ScriptedProvider = {
+    name,
+    family,
+    calls: [],
+    answer,
+    async send(message, context) {
+      const call = { message, context }
+      provider.calls.push(call)
+      return provider.answer(call)
+    },
+  }
+  return provider
+}
+
+/** Everything a queue test drives by hand. */
+export interface Harness {
+  readonly db: CountingDb
+  readonly clock: ManualClock
+  readonly config: ResolvedConfig
+  /** The events the hand-made workers emit; `metrics` listens to them. */
+  readonly events: TypedEmitter<ParleyEvents>
+  /** Metrics of the hand-made workers (not of `parley`). */
+  readonly metrics: Metrics
+  readonly committer: GroupCommitter
+  /** A facade over the same database and clock, never started. */
+  readonly parley: Parley
+  /** A new dispatch worker (its own claim token) over the harness. */
+  dispatchWorker(providers?: readonly Provider[]): DispatchWorker
+  /** A new inbound worker (its own claim token) over the harness. */
+  inboundWorker(): InboundWorker
+  close(): Promise<void>
+}
+
+export interface HarnessOptions {
+  readonly providers?: readonly Provider[]
+  readonly config?: ParleyConfig
+  readonly random?: () => number
+}
+
+/**
+ * A migrated in-memory database, a manual clock, a facade that queues work,
+ * and factories for workers whose `step()` the test calls itself.
+ */
+export async function createHarness(
+  options: HarnessOptions = {},
+): Promise<Harness> {
+  const providers = options.providers ?? [
+    createMockProvider({ family: 'sms' }),
+    createMockProvider({ family: 'email' }),
+  ]
+  const db = countingDb(await memoryDb())
+  const clock = new ManualClock()
+  const config = resolveConfig(options.config)
+  const random = options.random ?? (() => 0.5)
+  const events = new TypedEmitter<ParleyEvents>((error) => {
+    throw error
+  })
+  const metrics = new Metrics(clock)
+  metrics.listen(events)
+  const committer = new GroupCommitter(db, config.maxWriteBatch)
+  const parley = await createParley({
+    db,
+    providers,
+    config: options.config,
+    clock,
+    random,
+    migrate: false,
+  })
+  const deps = {
+    db,
+    committer,
+    config,
+    clock,
+    random,
+    events,
+    logger: silentLogger,
+  }
+  return {
+    db,
+    clock,
+    config,
+    events,
+    metrics,
+    committer,
+    parley,
+    dispatchWorker: (list = providers) =>
+      new DispatchWorker({ ...deps, registry: new ProviderRegistry(list) }),
+    inboundWorker: () => new InboundWorker(deps),
+    close: async () => {
+      await committer.drain()
+      await db.close()
+    },
+  }
+}
+
+/** The dispatch job row of a message. */
+export function jobOf(db: ParleyDatabase, messageId: string) {
+  return db.kysely
+    .selectFrom('dispatch_jobs')
+    .selectAll()
+    .where('message_id', '=', Number(messageId))
+    .executeTakeFirstOrThrow()
+}
+
+/** The stored message row. */
+export function messageRow(db: ParleyDatabase, messageId: string) {
+  return db.kysely
+    .selectFrom('messages')
+    .selectAll()
+    .where('id', '=', Number(messageId))
+    .executeTakeFirstOrThrow()
+}
+
+/** Row counts of every table that holds messages or work. */
+export async function rowCounts(db: ParleyDatabase) {
+  const count = async (table: string) => {
+    const result = await sql<{
+      n: number
+    }>`select count(*) as n from ${sql.table(table)}`.execute(db.kysely)
+    return Number(result.rows[0]?.n ?? 0)
+  }
+  return {
+    conversations: await count('conversations'),
+    messages: await count('messages'),
+    dispatch_jobs: await count('dispatch_jobs'),
+    inbound_events: await count('inbound_events'),
+  }
+}
+
+/** Makes SQLite refuse to insert a message whose body is `body`. */
+export async function poisonMessageBody(
+  db: ParleyDatabase,
+  body: string,
+): Promise<void> {
+  await sql
+    .raw(
+      `create trigger poison_message before insert on messages
+       when new.body = '${body.replaceAll("'", "''")}'
+       begin select raise(abort, 'injected message failure'); end`,
+    )
+    .execute(db.kysely)
+}
+
+/** Makes SQLite refuse every conversation upsert. */
+export async function poisonConversations(db: ParleyDatabase): Promise<void> {
+  await sql
+    .raw(
+      `create trigger poison_conversation before insert on conversations
+       begin select raise(abort, 'injected upsert failure'); end`,
+    )
+    .execute(db.kysely)
+}
