@@ -65,7 +65,7 @@ async function handle(
       'Retry-After': '5',
     })
   }
-  const url = new URL(request.url ?? '/', 'http://localhost')
+  const url = requestUrl(request.url ?? '/')
   const route = findRoute(request.method ?? 'GET', url.pathname)
   checkAcceptsJson(request)
   const input = await readInput(options, request, route.route, url)
@@ -74,6 +74,18 @@ async function handle(
     params: route.params,
   })
   sendJson(request, response, result.status, result.body)
+}
+
+// Origin-form targets ('/path?query') are resolved against a fixed base by
+// concatenation, so that '//x' stays the path '//x' instead of naming a
+// host; an absolute-form target keeps only its path and query.
+function requestUrl(target: string): URL {
+  const base = 'http://localhost'
+  try {
+    return target.startsWith('/') ? new URL(base + target) : new URL(target)
+  } catch {
+    throw new HttpError('not_found', 'the request target is not a valid path')
+  }
 }
 
 function findRoute(method: string, pathname: string) {
