@@ -35,6 +35,14 @@ export interface ParleyConfig {
   retryAfterMaxMs?: number
   /** Most writes one group commit holds, 1 to 10000. @default 512 */
   maxWriteBatch?: number
+  /**
+   * Consecutive transient failures that open a provider's breaker,
+   * 1 to 100000.
+   * @default 20
+   */
+  breakerThreshold?: number
+  /** How long a provider's breaker stays open, in ms, 0 to 86400000. @default 30000 */
+  breakerOpenMs?: number
 }
 
 /** The configuration with every default filled in, validated and frozen. */
@@ -54,6 +62,8 @@ const DEFAULTS: ResolvedConfig = {
   providerTimeoutMs: 10_000,
   retryAfterMaxMs: 3_600_000,
   maxWriteBatch: 512,
+  breakerThreshold: 20,
+  breakerOpenMs: 30_000,
 }
 
 type IntegerOption = Exclude<keyof ParleyConfig, 'defaultRegion'>
@@ -71,6 +81,8 @@ const BOUNDS: Readonly<Record<IntegerOption, readonly [number, number]>> = {
   providerTimeoutMs: [1, 600_000],
   retryAfterMaxMs: [0, 86_400_000],
   maxWriteBatch: [1, 10_000],
+  breakerThreshold: [1, 100_000],
+  breakerOpenMs: [0, 86_400_000],
 }
 
 /**

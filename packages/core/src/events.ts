@@ -1,5 +1,6 @@
 import type { ChannelFamily } from './messages/types.js'
 import type { ProviderOutcomeKind } from './providers/provider.js'
+import type { BreakerStateName } from './resilience/circuit-breaker.js'
 
 /**
  * What Parley's parts report as they work. Metrics subscribe to these
@@ -29,6 +30,8 @@ export interface ParleyEvents {
   'provider.breaker_transition': {
     readonly family: ChannelFamily
     readonly provider: string
+    readonly from: BreakerStateName
+    readonly to: BreakerStateName
   }
   /** A message's family had no provider. */
   'routing.invalid': { readonly family: ChannelFamily }

@@ -25,6 +25,7 @@ import { Metrics, type MetricsSnapshot } from './metrics/metrics.js'
 import type { Provider } from './providers/provider.js'
 import { DispatchWorker } from './queue/dispatch-worker.js'
 import { InboundWorker } from './queue/inbound-worker.js'
+import { ProviderHealthBoard } from './routing/provider-health.js'
 import { ProviderRegistry } from './routing/provider-registry.js'
 import { GroupCommitter } from './store/group-commit.js'
 import { isSchemaCurrent, migrateToLatest, ping } from './store/migrations.js'
@@ -201,7 +202,21 @@ class ParleyInstance implements Parley {
       events: this.events,
       logger: this.logger,
     }
-    this.dispatch = new DispatchWorker({ ...deps, registry: this.registry })
+    const health = new ProviderHealthBoard({
+      registry: this.registry,
+      clock: this.clock,
+      events: this.events,
+      logger: this.logger,
+      breaker: {
+        threshold: config.breakerThreshold,
+        openMs: config.breakerOpenMs,
+      },
+    })
+    this.dispatch = new DispatchWorker({
+      ...deps,
+      registry: this.registry,
+      health,
+    })
     this.inbound = new InboundWorker(deps)
     this.conversations = {
       list: (request) => this.listConversations(request),

@@ -56,6 +56,8 @@ describe('resolveConfig', () => {
       providerTimeoutMs: 10_000,
       retryAfterMaxMs: 3_600_000,
       maxWriteBatch: 512,
+      breakerThreshold: 20,
+      breakerOpenMs: 30_000,
     })
   })
 

@@ -138,7 +138,12 @@ describe('Metrics', () => {
         attempt: 1,
         outcome: 'sent',
       })
-      events.emit('provider.breaker_transition', { family: 'sms', provider })
+      events.emit('provider.breaker_transition', {
+        family: 'sms',
+        provider,
+        from: 'closed',
+        to: 'open',
+      })
     }
 
     expect(metrics.snapshot()).toMatchObject({

@@ -24,6 +24,7 @@ import type { ChannelFamily } from '../src/messages/types.js'
 import { Metrics } from '../src/metrics/metrics.js'
 import { DispatchWorker } from '../src/queue/dispatch-worker.js'
 import { InboundWorker } from '../src/queue/inbound-worker.js'
+import { ProviderHealthBoard } from '../src/routing/provider-health.js'
 import { ProviderRegistry } from '../src/routing/provider-registry.js'
 import { GroupCommitter } from '../src/store/group-commit.js'
 import type { Clock } from '../src/util/clock.js'
@@ -269,8 +270,20 @@ export async function createHarness(
     metrics,
     committer,
     parley,
-    dispatchWorker: (list = providers) =>
-      new DispatchWorker({ ...deps, registry: new ProviderRegistry(list) }),
+    dispatchWorker: (list = providers) => {
+      const registry = new ProviderRegistry(list)
+      const health = new ProviderHealthBoard({
+        registry,
+        clock,
+        events,
+        logger: silentLogger,
+        breaker: {
+          threshold: config.breakerThreshold,
+          openMs: config.breakerOpenMs,
+        },
+      })
+      return new DispatchWorker({ ...deps, registry, health })
+    },
     inboundWorker: () => new InboundWorker(deps),
     close: async () => {
       await committer.drain()

@@ -8,6 +8,7 @@ import type {
   ProviderOutcome,
 } from '../providers/provider.js'
 import { backoffDelay } from '../resilience/backoff.js'
+import type { ProviderHealthBoard } from '../routing/provider-health.js'
 import type { ProviderRegistry } from '../routing/provider-registry.js'
 import type { GroupCommitter } from '../store/group-commit.js'
 import {
@@ -35,6 +36,7 @@ export interface DispatchWorkerDeps {
   readonly db: ParleyDatabase
   readonly committer: GroupCommitter
   readonly registry: ProviderRegistry
+  readonly health: ProviderHealthBoard
   readonly config: ResolvedConfig
   readonly clock: Clock
   readonly random: () => number
@@ -164,11 +166,19 @@ export class DispatchWorker {
 
   // Resolves true when the job was settled (or its claim was lost).
   private async run(job: ClaimedJob): Promise<boolean> {
-    const provider = this.deps.registry.providersFor(job.family)[0]
-    if (!provider) {
+    if (!this.deps.registry.hasRoute(job.family)) {
       await this.failUnroutable(job)
       return true
     }
+    const choice = this.deps.health.choose(job.family)
+    if (choice.kind === 'defer') {
+      await this.defer(job, choice.retryAt, choice.reason)
+      return true
+    }
+    return this.attempt(job, choice.provider)
+  }
+
+  private async attempt(job: ClaimedJob, provider: Provider): Promise<boolean> {
     const message = await loadOutbound(this.deps.db.kysely, job.messageId)
     const attempt = job.attempts + 1
     this.deps.logger.debug('dispatch.attempt_started', {
@@ -180,6 +190,7 @@ export class DispatchWorker {
     // A call cut short by shutdown is not an attempt the provider answered:
     // record nothing, and let releaseHeld hand the job back untouched.
     if (this.abandoning) return false
+    this.deps.health.record(provider, outcome)
     this.deps.events.emit('dispatch.attempt', {
       family: job.family,
       provider: provider.name,
@@ -189,6 +200,34 @@ export class DispatchWorker {
     })
     await this.record(job, provider, attempt, outcome)
     return true
+  }
+
+  // No provider of the family may take a call now (breaker open, trial
+  // running, or paused by a 429): put the job back, uncounted, for when
+  // the first one may, plus up to a second of jitter so that deferred jobs
+  // do not all wake at once.
+  private async defer(
+    job: ClaimedJob,
+    retryAt: number,
+    reason: string,
+  ): Promise<void> {
+    const settlement = this.settlement(job, job.attempts)
+    const jitter = Math.floor(this.deps.random() * 1000)
+    const runAt = new Date(retryAt + jitter).toISOString()
+    const kept = await this.deps.committer.submit(async (trx) => {
+      const ok = await rescheduleRow(trx, settlement, runAt, reason)
+      if (ok)
+        await setMessageStatus(trx, job.messageId, 'queued', settlement.now)
+      return ok
+    })
+    if (kept) {
+      const provider = this.deps.registry.providersFor(job.family)[0]
+      this.deps.events.emit('dispatch.short_circuited', {
+        family: job.family,
+        provider: provider?.name ?? '',
+      })
+    }
+    this.logSettled(job, kept, 'deferred', { run_at: runAt, reason })
   }
 
   private async callProvider(
