@@ -44,7 +44,17 @@ export type {
   SmsSendRequest,
   SmsWebhookPayload,
 } from './messages/types.js'
+export {
+  advanceStatus,
+  type DeliveryStatus,
+  type DeliveryStatusUpdate,
+  fromSendGridEvent,
+  fromTwilioStatus,
+  sendGridMessageId,
+} from './messages/delivery-status.js'
 export type { MetricsSnapshot } from './metrics/metrics.js'
+export type { DeadLetter, QueueName } from './store/dead-letters.js'
+export type { DeliveryReportResult } from './store/delivery.js'
 export {
   createMockProvider,
   type MockProviderOptions,

@@ -11,6 +11,7 @@ import {
   ValidationError,
 } from './errors.js'
 import type { ParleyEvents } from './events.js'
+import type { DeliveryStatusUpdate } from './messages/delivery-status.js'
 import { validateInbound, validateSend } from './messages/validate.js'
 import type {
   ChannelFamily,
@@ -27,6 +28,16 @@ import { DispatchWorker } from './queue/dispatch-worker.js'
 import { InboundWorker } from './queue/inbound-worker.js'
 import { ProviderHealthBoard } from './routing/provider-health.js'
 import { ProviderRegistry } from './routing/provider-registry.js'
+import {
+  type DeadLetter,
+  listDeadLetters,
+  type QueueName,
+  replayDeadLetter,
+} from './store/dead-letters.js'
+import {
+  applyDeliveryReport,
+  type DeliveryReportResult,
+} from './store/delivery.js'
 import { GroupCommitter } from './store/group-commit.js'
 import { isSchemaCurrent, migrateToLatest, ping } from './store/migrations.js'
 import {
@@ -128,6 +139,24 @@ export interface Parley {
     /** One message with its delivery details. */
     get(id: string): Promise<MessageDetail>
   }
+  /**
+   * Applies providers' delivery reports (from status callbacks). A report
+   * never moves a message backwards or out of a terminal state; one for a
+   * provider id not stored yet is kept and applied when it is.
+   */
+  reportDelivery(
+    updates: readonly DeliveryStatusUpdate[],
+  ): Promise<DeliveryReportResult[]>
+  /** Jobs and events that failed for good. */
+  readonly deadLetters: {
+    /** One queue's dead letters, most recent first. */
+    list(queue: QueueName, request?: PageRequest): Promise<Page<DeadLetter>>
+    /**
+     * Puts a dead letter back in its queue with a fresh attempt count.
+     * Throws NotFoundError when the queue holds no dead letter with that id.
+     */
+    retry(queue: QueueName, id: string): Promise<void>
+  }
   /** The live counters. */
   readonly metrics: { snapshot(): MetricsSnapshot }
   /** Starts the dispatch and inbound workers. */
@@ -164,6 +193,7 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
 class ParleyInstance implements Parley {
   readonly conversations: Parley['conversations']
   readonly messages: Parley['messages']
+  readonly deadLetters: Parley['deadLetters']
   readonly metrics: Metrics
 
   private readonly db: ParleyDatabase
@@ -223,6 +253,33 @@ class ParleyInstance implements Parley {
       messages: (id, request) => this.listMessages(id, request),
     }
     this.messages = { get: (id) => this.getMessage(id) }
+    this.deadLetters = {
+      list: (queue, request) => this.listDeadLetters(queue, request),
+      retry: (queue, id) => this.retryDeadLetter(queue, id),
+    }
+  }
+
+  async reportDelivery(
+    updates: readonly DeliveryStatusUpdate[],
+  ): Promise<DeliveryReportResult[]> {
+    this.assertOpen()
+    const now = isoNow(this.clock)
+    const results = await this.write(async (trx) => {
+      const out: DeliveryReportResult[] = []
+      for (const update of updates) {
+        out.push(await applyDeliveryReport(trx, update, now))
+      }
+      return out
+    })
+    for (const [index, result] of results.entries()) {
+      this.logger.info('delivery.report', {
+        provider_message_id: updates[index]?.providerMessageId,
+        status: updates[index]?.status,
+        outcome: result.kind,
+        message_id: result.kind === 'pending' ? undefined : result.messageId,
+      })
+    }
+    return results
   }
 
   async send(request: unknown, options: SendOptions = {}): Promise<SendResult> {
@@ -391,8 +448,44 @@ class ParleyInstance implements Parley {
     return message
   }
 
+  private async listDeadLetters(
+    queue: QueueName,
+    request?: PageRequest,
+  ): Promise<Page<DeadLetter>> {
+    checkQueue(queue)
+    const window = pageWindow(request)
+    const { items, total } = await listDeadLetters(
+      this.db.kysely,
+      queue,
+      window,
+    )
+    return { items, total, ...window }
+  }
+
+  private async retryDeadLetter(queue: QueueName, id: string): Promise<void> {
+    this.assertOpen()
+    checkQueue(queue)
+    const rowId = parseId(id)
+    const now = isoNow(this.clock)
+    const revived =
+      rowId !== undefined &&
+      (await this.write((trx) => replayDeadLetter(trx, queue, rowId, now)))
+    if (!revived) throw new NotFoundError(`dead letter in ${queue}`, id)
+    this.logger.info('dead_letter.replayed', { queue, id })
+    if (queue === 'dispatch') this.dispatch.wake()
+    else this.inbound.wake()
+  }
+
   private assertOpen(): void {
     if (this.stopping) throw new UnavailableError('Parley is shutting down')
+  }
+}
+
+function checkQueue(queue: string): asserts queue is QueueName {
+  if (queue !== 'dispatch' && queue !== 'inbound') {
+    throw new ValidationError([
+      { field: 'queue', message: 'must be "dispatch" or "inbound"' },
+    ])
   }
 }
 

@@ -10,6 +10,7 @@ import type {
 import { backoffDelay } from '../resilience/backoff.js'
 import type { ProviderHealthBoard } from '../routing/provider-health.js'
 import type { ProviderRegistry } from '../routing/provider-registry.js'
+import { applyPendingReports } from '../store/delivery.js'
 import type { GroupCommitter } from '../store/group-commit.js'
 import {
   type DispatchJobsTable,
@@ -301,6 +302,14 @@ export class DispatchWorker {
           provider: provider.name,
           provider_message_id: providerMessageId,
         })
+        // Reports may beat the provider's answer here; apply them now.
+        await applyPendingReports(
+          trx,
+          job.family,
+          providerMessageId,
+          job.messageId,
+          settlement.now,
+        )
       }
       return ok
     })

@@ -174,10 +174,39 @@ async function createQueueIndexes(db: Db, table: string): Promise<void> {
     .execute()
 }
 
+function deliveryReports(types: DialectTypes): Migration {
+  return {
+    async up(db: Db) {
+      await db.schema
+        .createTable('pending_status_updates')
+        .addColumn('id', types.id, (c) => c.primaryKey().autoIncrement())
+        .addColumn('family', 'text', (c) => c.notNull())
+        .addColumn('provider_message_id', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('received_at', types.timestamp, (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createIndex('pending_status_updates_provider_id_idx')
+        .on('pending_status_updates')
+        .columns(['provider_message_id', 'family'])
+        .execute()
+      await db.schema
+        .createIndex('messages_provider_id_idx')
+        .on('messages')
+        .column('provider_message_id')
+        .execute()
+    },
+  }
+}
+
 /** The migrations, in order, for one dialect. */
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   const types = TYPES[dialect]
-  return { '0001_initial_schema': initialSchema(types) }
+  return {
+    '0001_initial_schema': initialSchema(types),
+    '0002_delivery_reports': deliveryReports(types),
+  }
 }
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -117,8 +117,19 @@ export interface IdempotencyKeysTable {
   expires_at: TimestampColumn
 }
 
+/** `pending_status_updates`: reports that arrived before their message's provider id was stored. */
+export interface PendingStatusUpdatesTable {
+  id: Generated<number | string>
+  family: string
+  provider_message_id: string
+  status: string
+  error: string | null
+  received_at: TimestampColumn
+}
+
 /** Parley's tables, as Kysely sees them. */
 export interface ParleySchema {
+  pending_status_updates: PendingStatusUpdatesTable
   conversations: ConversationsTable
   messages: MessagesTable
   dispatch_jobs: DispatchJobsTable

@@ -1,0 +1,110 @@
+import type { Kysely } from 'kysely'
+import {
+  advanceStatus,
+  type DeliveryStatus,
+  type DeliveryStatusUpdate,
+  furthestStatus,
+} from '../messages/delivery-status.js'
+import type { ChannelFamily, MessageStatus } from '../messages/types.js'
+import { type ParleySchema, readId } from './schema.js'
+
+/** What became of one delivery report. */
+export type DeliveryReportResult =
+  | {
+      readonly kind: 'applied'
+      readonly messageId: string
+      readonly status: DeliveryStatus
+    }
+  /** The message is already as far along (or terminal): nothing moved. */
+  | { readonly kind: 'unchanged'; readonly messageId: string }
+  /** No message has that provider id yet: kept until one does. */
+  | { readonly kind: 'pending' }
+
+const CHANNELS: Readonly<Record<ChannelFamily, readonly string[]>> = {
+  sms: ['sms', 'mms'],
+  email: ['email'],
+}
+
+/**
+ * Applies a provider's delivery report inside the caller's transaction.
+ * A report never moves a message backwards or out of a terminal state; a
+ * report for a provider id not stored yet is kept and applied when the id
+ * is stored (see {@link applyPendingReports}).
+ */
+export async function applyDeliveryReport(
+  trx: Kysely<ParleySchema>,
+  update: DeliveryStatusUpdate,
+  now: string,
+): Promise<DeliveryReportResult> {
+  const message = await trx
+    .selectFrom('messages')
+    .select(['id', 'status'])
+    .where('provider_message_id', '=', update.providerMessageId)
+    .where('direction', '=', 'outbound')
+    .where('channel', 'in', CHANNELS[update.family])
+    .executeTakeFirst()
+  if (!message) {
+    await keepForLater(trx, update, now)
+    return { kind: 'pending' }
+  }
+  const messageId = readId(message.id)
+  const next = advanceStatus(message.status as MessageStatus, update.status)
+  if (next === null) return { kind: 'unchanged', messageId }
+  await setStatus(trx, messageId, next, now)
+  return { kind: 'applied', messageId, status: next }
+}
+
+/**
+ * Applies the reports that arrived before `providerMessageId` was stored,
+ * once it is; the caller has just set the message to `sent`.
+ */
+export async function applyPendingReports(
+  trx: Kysely<ParleySchema>,
+  family: ChannelFamily,
+  providerMessageId: string,
+  messageId: string,
+  now: string,
+): Promise<DeliveryStatus | null> {
+  const pending = await trx
+    .deleteFrom('pending_status_updates')
+    .where('provider_message_id', '=', providerMessageId)
+    .where('family', '=', family)
+    .returning('status')
+    .execute()
+  const furthest = furthestStatus(
+    pending.map((row) => row.status as DeliveryStatus),
+  )
+  const next = furthest ? advanceStatus('sent', furthest) : null
+  if (next !== null) await setStatus(trx, messageId, next, now)
+  return next
+}
+
+async function keepForLater(
+  trx: Kysely<ParleySchema>,
+  update: DeliveryStatusUpdate,
+  now: string,
+): Promise<void> {
+  await trx
+    .insertInto('pending_status_updates')
+    .values({
+      family: update.family,
+      provider_message_id: update.providerMessageId,
+      status: update.status,
+      error: update.error ?? null,
+      received_at: now,
+    })
+    .execute()
+}
+
+async function setStatus(
+  trx: Kysely<ParleySchema>,
+  messageId: string,
+  status: DeliveryStatus,
+  now: string,
+): Promise<void> {
+  await trx
+    .updateTable('messages')
+    .set({ status, updated_at: now })
+    .where('id', '=', Number(messageId))
+    .execute()
+}
