@@ -56,8 +56,18 @@ export type { MetricsSnapshot } from './metrics/metrics.js'
 export type { DeadLetter, QueueName } from './store/dead-letters.js'
 export type { DeliveryReportResult } from './store/delivery.js'
 export {
+  type FaultRates,
+  faultRateProblems,
+  type FaultSchedule,
+  NO_FAULTS,
+  type ScheduledFault,
+  scheduledFault,
+} from './providers/fault-schedule.js'
+export {
   createMockProvider,
+  MockProvider,
   type MockProviderOptions,
+  type MockProviderSettings,
 } from './providers/mock-provider.js'
 export type {
   OutboundMessage,

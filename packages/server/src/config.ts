@@ -1,4 +1,8 @@
-import type { ParleyConfig } from '@parley/core'
+import { type ParleyConfig, resolveConfig } from '@parley/core'
+import {
+  type ProviderSettings,
+  readProviderSettings,
+} from './provider-config.js'
 
 /** Log levels, most verbose first. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
@@ -16,9 +20,11 @@ export interface ServerConfig {
   readonly host: string
   readonly storage: StorageConfig
   readonly logLevel: LogLevel
-  /** Provider names per family, in priority order (empty: no route). */
+  /** Provider entries per family, in priority order (empty: no route). */
   readonly smsProviders: readonly string[]
   readonly emailProviders: readonly string[]
+  /** Fault injection, credentials and limits of the providers. */
+  readonly providerSettings: ProviderSettings
   readonly maxBodyBytes: number
   readonly bodyTimeoutMs: number
   readonly shutdownGraceMs: number
@@ -39,7 +45,12 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>
 
-const KNOWN_PROVIDERS = new Set(['mock'])
+// `mock`, or `mock-<suffix>` for a second mock of the same family (to try
+// failover); `twilio` serves SMS and `sendgrid` email.
+const PROVIDER_ENTRY: Readonly<Record<string, RegExp>> = {
+  API_SMS_PROVIDERS: /^(mock(-[a-z0-9]{1,20})?|twilio)$/,
+  API_EMAIL_PROVIDERS: /^(mock(-[a-z0-9]{1,20})?|sendgrid)$/,
+}
 
 /**
  * Reads the configuration from environment variables, applying the
@@ -48,6 +59,8 @@ const KNOWN_PROVIDERS = new Set(['mock'])
  */
 export function loadConfig(env: Env = process.env): ServerConfig {
   const read = new EnvReader(env)
+  const smsProviders = read.providers('API_SMS_PROVIDERS')
+  const emailProviders = read.providers('API_EMAIL_PROVIDERS')
   return {
     port: read.integer('PORT', 8080, 0, 65_535),
     host: read.string('HOST', '0.0.0.0'),
@@ -58,13 +71,14 @@ export function loadConfig(env: Env = process.env): ServerConfig {
       'warn',
       'error',
     ]),
-    smsProviders: read.providers('API_SMS_PROVIDERS'),
-    emailProviders: read.providers('API_EMAIL_PROVIDERS'),
+    smsProviders,
+    emailProviders,
+    providerSettings: readProviderSettings(read, smsProviders, emailProviders),
     maxBodyBytes: read.integer('API_MAX_BODY_BYTES', 1_048_576, 1, 104_857_600),
     bodyTimeoutMs: read.integer('API_BODY_TIMEOUT_MS', 10_000, 1, 600_000),
     shutdownGraceMs:
       read.integer('API_SHUTDOWN_GRACE_SECS', 15, 0, 3600) * 1000,
-    core: readCoreConfig(read),
+    core: checkCoreConfig(readCoreConfig(read)),
   }
 }
 
@@ -85,6 +99,36 @@ function readStorage(read: EnvReader): StorageConfig {
     throw new ConfigError('DATABASE_URL', 'must name a SQLite file')
   }
   return { kind: 'sqlite', filename, synchronous }
+}
+
+// Core checks its options again, but names them as options (`leaseMs`):
+// check here first what core would refuse, so that the message names the
+// variable that set it.
+function checkCoreConfig(core: ParleyConfig): ParleyConfig {
+  const region = core.defaultRegion ?? 'US'
+  try {
+    resolveConfig({ defaultRegion: region })
+  } catch {
+    throw new ConfigError(
+      'API_DEFAULT_REGION',
+      `must be a two-letter region code such as US, got "${region}"`,
+    )
+  }
+  const { leaseMs = 0, providerTimeoutMs = 0 } = core
+  if (leaseMs < providerTimeoutMs + 1000) {
+    throw new ConfigError(
+      'API_WORKER_CLAIM_TIMEOUT_SECS',
+      `must exceed API_PROVIDER_TIMEOUT_MS (${providerTimeoutMs} ms) by at least one second, got ${leaseMs / 1000} s`,
+    )
+  }
+  const { backoffBaseMs = 0, backoffMaxMs = 0 } = core
+  if (backoffMaxMs < backoffBaseMs) {
+    throw new ConfigError(
+      'API_WORKER_BACKOFF_MAX_MS',
+      `must be at least API_WORKER_BACKOFF_BASE_MS (${backoffBaseMs}), got ${backoffMaxMs}`,
+    )
+  }
+  return core
 }
 
 function readCoreConfig(read: EnvReader): ParleyConfig {
@@ -118,11 +162,33 @@ function readCoreConfig(read: EnvReader): ParleyConfig {
     ),
     retryAfterMaxMs:
       read.integer('API_RETRY_AFTER_MAX_SECS', 3600, 0, 86_400) * 1000,
+    breakerThreshold: read.integer(
+      'API_BREAKER_ERROR_THRESHOLD',
+      20,
+      1,
+      100_000,
+    ),
+    breakerOpenMs: read.integer('API_BREAKER_OPEN_SECS', 30, 0, 86_400) * 1000,
   }
 }
 
-class EnvReader {
+/** Reads typed values from the environment; errors name the variable. */
+export class EnvReader {
   constructor(private readonly env: Env) {}
+
+  /** The raw value, or undefined when unset or blank. */
+  optional(name: string): string | undefined {
+    const value = this.env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.optional(name)?.toLowerCase()
+    if (raw === undefined) return fallback
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false
+    throw new ConfigError(name, `must be true or false, got "${raw}"`)
+  }
 
   string(name: string, fallback: string): string {
     const value = this.env[name]
@@ -168,11 +234,13 @@ class EnvReader {
       .split(',')
       .map((item) => item.trim().toLowerCase())
       .filter((item) => item !== '' && item !== 'none')
+    const pattern = PROVIDER_ENTRY[name]
     for (const item of names) {
-      if (!KNOWN_PROVIDERS.has(item)) {
+      if (pattern && !pattern.test(item)) {
+        const known = name === 'API_SMS_PROVIDERS' ? 'twilio' : 'sendgrid'
         throw new ConfigError(
           name,
-          `unknown provider "${item}"; known: ${[...KNOWN_PROVIDERS].join(', ')}`,
+          `unknown provider "${item}"; use mock, mock-<suffix> or ${known}`,
         )
       }
     }

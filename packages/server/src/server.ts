@@ -1,16 +1,15 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
-  createMockProvider,
   createParley,
   type Logger,
   type Parley,
   type ParleyDatabase,
-  type Provider,
 } from '@parley/core'
 import { openSqlite } from '@parley/core/sqlite'
-import type { ServerConfig } from './config.js'
+import { ConfigError, type ServerConfig } from './config.js'
 import { createApp } from './http/app.js'
+import { buildProviders } from './providers.js'
 
 /** A listening Parley server. */
 export interface RunningServer {
@@ -41,7 +40,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const { config, logger } = options
   const db = openDatabase(config)
-  const providers = buildProviders(config, logger)
+  const { providers, mocks } = buildProviders(config, logger)
   let parley: Parley
   try {
     parley = await createParley({ db, providers, config: config.core, logger })
@@ -53,6 +52,7 @@ export async function startServer(
   const requests = new InFlight()
   const app = createApp({
     parley,
+    mocks,
     logger,
     maxBodyBytes: config.maxBodyBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
@@ -85,34 +85,21 @@ export async function startServer(
   return { url, port, parley, shutdown }
 }
 
+// A file that cannot be opened (a folder, not a database, no permission)
+// is a bad DATABASE_URL: say so by the variable's name.
 function openDatabase(config: ServerConfig): ParleyDatabase {
-  return openSqlite({
-    filename: config.storage.filename,
-    synchronous: config.storage.synchronous,
-  })
-}
-
-function buildProviders(config: ServerConfig, logger: Logger): Provider[] {
-  const providers = [
-    ...config.smsProviders.map(() => createMockProvider({ family: 'sms' })),
-    ...config.emailProviders.map(() => createMockProvider({ family: 'email' })),
-  ]
-  if (providers.length > 0) {
-    logger.warn('providers.mock_only', {
-      message:
-        'only mock providers are configured: NOTHING IS REALLY DELIVERED',
-      providers: providers.map((provider) => provider.name),
+  try {
+    return openSqlite({
+      filename: config.storage.filename,
+      synchronous: config.storage.synchronous,
     })
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new ConfigError(
+      'DATABASE_URL',
+      `cannot open the SQLite file ${config.storage.filename}: ${reason}`,
+    )
   }
-  for (const family of ['sms', 'email'] as const) {
-    if (!providers.some((provider) => provider.family === family)) {
-      logger.warn('providers.family_without_route', {
-        family,
-        message: `no ${family} provider: such sends are refused with no_route`,
-      })
-    }
-  }
-  return providers
 }
 
 interface Closing {

@@ -3,6 +3,7 @@ import {
   isParleyError,
   isValidationError,
   type Logger,
+  type MockProvider,
   type Parley,
 } from '@parley/core'
 import { readBody } from './body.js'
@@ -21,6 +22,8 @@ import { matchRoute, type Route } from './routes.js'
 /** What the request handler needs. */
 export interface AppOptions {
   readonly parley: Parley
+  /** The mock providers the server runs (for their live settings). */
+  readonly mocks?: readonly MockProvider[]
   readonly logger: Logger
   readonly maxBodyBytes: number
   readonly bodyTimeoutMs: number
@@ -69,7 +72,8 @@ async function handle(
   const route = findRoute(request.method ?? 'GET', url.pathname)
   checkAcceptsJson(request)
   const input = await readInput(options, request, route.route, url)
-  const result = await HANDLERS[route.route.name](options.parley, {
+  const context = { parley: options.parley, mocks: options.mocks ?? [] }
+  const result = await HANDLERS[route.route.name](context, {
     ...input,
     params: route.params,
   })

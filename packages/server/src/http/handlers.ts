@@ -2,10 +2,18 @@ import type {
   Conversation,
   Message,
   MessageDetail,
-  Page,
+  MockProvider,
   Parley,
 } from '@parley/core'
+import {
+  emailEvents,
+  listDeadLetters,
+  retryDeadLetter,
+  smsStatus,
+} from './delivery-handlers.js'
 import { HttpError } from './http-error.js'
+import { getMockConfig, putMockConfig } from './mock-config.js'
+import { pageBody, pageRequest } from './paging.js'
 import type { RouteName } from './routes.js'
 
 /** What a handler gets: the parsed request. */
@@ -26,20 +34,40 @@ export interface HandlerResult {
   readonly body: unknown
 }
 
-type Handler = (parley: Parley, input: HandlerInput) => Promise<HandlerResult>
+/** What every handler can reach. */
+export interface HandlerContext {
+  readonly parley: Parley
+  /** The mock providers the server runs, for their live settings. */
+  readonly mocks: readonly MockProvider[]
+}
+
+/** A route's handler. */
+export type Handler = (
+  context: HandlerContext,
+  input: HandlerInput,
+) => Promise<HandlerResult>
 
 /** The handler of every route; the table is exhaustive by type. */
 export const HANDLERS: Readonly<Record<RouteName, Handler>> = {
-  send_sms: (parley, input) => send(parley, input, 'sms'),
-  send_email: (parley, input) => send(parley, input, 'email'),
-  webhook_sms: (parley, input) => receiveSms(parley, input),
-  webhook_email: (parley, input) => receive(parley, input.body, 'email'),
-  list_conversations: listConversations,
-  list_messages: listMessages,
-  get_message: getMessage,
-  metrics: async (parley) => ({ status: 200, body: parley.metrics.snapshot() }),
+  send_sms: ({ parley }, input) => send(parley, input, 'sms'),
+  send_email: ({ parley }, input) => send(parley, input, 'email'),
+  webhook_sms: ({ parley }, input) => receiveSms(parley, input),
+  webhook_email: ({ parley }, input) => receive(parley, input.body, 'email'),
+  list_conversations: ({ parley }, input) => listConversations(parley, input),
+  list_messages: ({ parley }, input) => listMessages(parley, input),
+  get_message: ({ parley }, input) => getMessage(parley, input),
+  metrics: async ({ parley }) => ({
+    status: 200,
+    body: parley.metrics.snapshot(),
+  }),
   healthz: async () => ({ status: 200, body: { status: 'ok' } }),
-  readyz: readyz,
+  readyz: ({ parley }) => readyz(parley),
+  sms_status: ({ parley }, input) => smsStatus(parley, input),
+  email_events: ({ parley }, input) => emailEvents(parley, input),
+  get_mock_config: async ({ mocks }) => getMockConfig(mocks),
+  put_mock_config: async ({ mocks }, input) => putMockConfig(mocks, input),
+  list_dead_letters: ({ parley }, input) => listDeadLetters(parley, input),
+  retry_dead_letter: ({ parley }, input) => retryDeadLetter(parley, input),
 }
 
 async function send(
@@ -135,38 +163,6 @@ async function readyz(parley: Parley): Promise<HandlerResult> {
   throw new HttpError('unavailable', `not ready: ${report.reason}`, {
     'Retry-After': '5',
   })
-}
-
-// Query values must be decimal integers; core checks their range.
-function pageRequest(query: URLSearchParams): {
-  page?: number
-  pageSize?: number
-} {
-  return {
-    page: readInteger(query, 'page'),
-    pageSize: readInteger(query, 'pageSize'),
-  }
-}
-
-function readInteger(query: URLSearchParams, name: string): number | undefined {
-  const raw = query.get(name)
-  if (raw === null || raw === '') return undefined
-  if (!/^[0-9]{1,15}$/.test(raw)) {
-    throw new HttpError(
-      'validation_failed',
-      `${name} must be a positive integer`,
-      {},
-      [{ field: name, message: 'must be a positive integer' }],
-    )
-  }
-  return Number(raw)
-}
-
-function pageBody<T>(page: Page<T>, toJson: (item: T) => unknown): unknown {
-  return {
-    items: page.items.map(toJson),
-    meta: { page: page.page, page_size: page.pageSize, total: page.total },
-  }
 }
 
 function conversationJson(conversation: Conversation): unknown {

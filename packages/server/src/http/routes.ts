@@ -12,11 +12,17 @@ export type RouteName =
   | 'metrics'
   | 'healthz'
   | 'readyz'
+  | 'sms_status'
+  | 'email_events'
+  | 'get_mock_config'
+  | 'put_mock_config'
+  | 'list_dead_letters'
+  | 'retry_dead_letter'
 
 /** One method on one path. */
 export interface Route {
   readonly name: RouteName
-  readonly method: 'GET' | 'POST'
+  readonly method: 'GET' | 'POST' | 'PUT'
   /** Path segments; `:id` matches one decimal id segment or anything else. */
   readonly path: readonly string[]
   /** Body media types accepted (POST routes). */
@@ -59,6 +65,35 @@ export const ROUTES: readonly Route[] = [
   { name: 'metrics', method: 'GET', path: ['metrics'] },
   { name: 'healthz', method: 'GET', path: ['healthz'] },
   { name: 'readyz', method: 'GET', path: ['readyz'] },
+  {
+    name: 'sms_status',
+    method: 'POST',
+    path: ['api', 'webhooks', 'sms', 'status'],
+    bodies: ['json', 'form'],
+  },
+  {
+    name: 'email_events',
+    method: 'POST',
+    path: ['api', 'webhooks', 'email', 'events'],
+    bodies: ['json'],
+  },
+  {
+    name: 'get_mock_config',
+    method: 'GET',
+    path: ['api', 'provider', 'mock', 'config'],
+  },
+  {
+    name: 'put_mock_config',
+    method: 'PUT',
+    path: ['api', 'provider', 'mock', 'config'],
+    bodies: ['json'],
+  },
+  { name: 'list_dead_letters', method: 'GET', path: ['api', 'dead-letters'] },
+  {
+    name: 'retry_dead_letter',
+    method: 'POST',
+    path: ['api', 'dead-letters', ':queue', ':id', 'retry'],
+  },
 ]
 
 /** The outcome of matching a request line against the table. */
@@ -83,13 +118,21 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
     return params ? [{ route, params }] : []
   })
   if (candidates.length === 0) return { kind: 'none' }
+  // A literal segment outranks a parameter: `/api/messages/sms` is the send
+  // route (POST only, so GET is 405), not message "sms".
+  const literals = Math.max(...candidates.map((c) => literalCount(c.route)))
+  const matching = candidates.filter((c) => literalCount(c.route) === literals)
   const wanted = method === 'HEAD' ? 'GET' : method
-  const found = candidates.find((c) => c.route.method === wanted)
+  const found = matching.find((c) => c.route.method === wanted)
   if (found) return { kind: 'found', ...found }
-  const allow = candidates.flatMap((c) =>
+  const allow = matching.flatMap((c) =>
     c.route.method === 'GET' ? ['GET', 'HEAD'] : [c.route.method],
   )
   return { kind: 'wrong_method', allow }
+}
+
+function literalCount(route: Route): number {
+  return route.path.filter((part) => !part.startsWith(':')).length
 }
 
 function splitPath(pathname: string): string[] | undefined {

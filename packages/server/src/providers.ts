@@ -1,0 +1,86 @@
+import {
+  createMockProvider,
+  type Logger,
+  MockProvider,
+  type Provider,
+} from '@parley/core'
+import type { ServerConfig } from './config.js'
+
+/** The providers a server runs, and which of them are mocks. */
+export interface BuiltProviders {
+  /** Every provider, each family in priority order. */
+  readonly providers: readonly Provider[]
+  /** The mock ones, whose settings the API can change live. */
+  readonly mocks: readonly MockProvider[]
+}
+
+/**
+ * Builds the providers the configuration lists, and warns loudly when
+ * nothing will really be delivered or a family has no route.
+ */
+export function buildProviders(
+  config: ServerConfig,
+  logger: Logger,
+): BuiltProviders {
+  const sms = config.smsProviders.map((entry) => buildSms(entry, config))
+  const email = config.emailProviders.map((entry) => buildEmail(entry, config))
+  const providers = [...sms, ...email]
+  const mocks = providers.filter(
+    (provider): provider is MockProvider => provider instanceof MockProvider,
+  )
+  warnAboutRoutes(providers, mocks, logger)
+  return { providers, mocks }
+}
+
+function buildSms(entry: string, config: ServerConfig): Provider {
+  if (entry.startsWith('mock')) return buildMock('sms', entry, config)
+  throw new Error(`provider ${entry} is not available in this build`)
+}
+
+function buildEmail(entry: string, config: ServerConfig): Provider {
+  if (entry.startsWith('mock')) return buildMock('email', entry, config)
+  throw new Error(`provider ${entry} is not available in this build`)
+}
+
+function buildMock(
+  family: 'sms' | 'email',
+  entry: string,
+  config: ServerConfig,
+): MockProvider {
+  const settings = config.providerSettings.mock[family]
+  return createMockProvider({
+    family,
+    // `mock` -> mock-sms, `mock-b` -> mock-sms-b
+    name: `mock-${family}${entry.slice('mock'.length)}`,
+    faults: settings.faults,
+    seed: settings.seed,
+  })
+}
+
+function warnAboutRoutes(
+  providers: readonly Provider[],
+  mocks: readonly MockProvider[],
+  logger: Logger,
+): void {
+  if (providers.length > 0 && mocks.length === providers.length) {
+    logger.warn('providers.mock_only', {
+      message:
+        'only mock providers are configured: NOTHING IS REALLY DELIVERED',
+      providers: providers.map((provider) => provider.name),
+    })
+  }
+  for (const mock of mocks) {
+    logger.info('providers.mock_settings', {
+      provider: mock.name,
+      ...mock.settings(),
+    })
+  }
+  for (const family of ['sms', 'email'] as const) {
+    if (!providers.some((provider) => provider.family === family)) {
+      logger.warn('providers.family_without_route', {
+        family,
+        message: `no ${family} provider: such sends are refused with no_route`,
+      })
+    }
+  }
+}
