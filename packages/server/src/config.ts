@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { type ParleyConfig, resolveConfig } from '@parley/core'
 import {
   type ProviderSettings,
@@ -63,7 +64,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
   const emailProviders = read.providers('API_EMAIL_PROVIDERS')
   return {
     port: read.integer('PORT', 8080, 0, 65_535),
-    host: read.string('HOST', '0.0.0.0'),
+    host: readHost(read),
     storage: readStorage(read),
     logLevel: read.oneOf('LOG_LEVEL', 'info', [
       'debug',
@@ -82,6 +83,19 @@ export function loadConfig(env: Env = process.env): ServerConfig {
   }
 }
 
+// An IP address or a DNS name; anything else would fail only at listen,
+// without naming the variable.
+function readHost(read: EnvReader): string {
+  const host = read.string('HOST', '0.0.0.0')
+  const name =
+    /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+  if (isIP(host) !== 0 || name.test(host)) return host
+  throw new ConfigError(
+    'HOST',
+    `must be an IP address or host name, got "${host}"`,
+  )
+}
+
 function readStorage(read: EnvReader): StorageConfig {
   const url = read.string('DATABASE_URL', './data/parley.db')
   const synchronous = read.oneOf('API_SQLITE_SYNCHRONOUS', 'FULL', [
@@ -92,6 +106,14 @@ function readStorage(read: EnvReader): StorageConfig {
     throw new ConfigError(
       'DATABASE_URL',
       'Postgres is not supported by this version yet; use a SQLite file path',
+    )
+  }
+  // Any other URL (mysql://…) would otherwise become a relative file path.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]
+  if (scheme !== undefined && !/^(sqlite|file)$/i.test(scheme)) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      `unsupported scheme "${scheme}"; use a SQLite file path`,
     )
   }
   const filename = url.replace(/^sqlite:(\/\/)?/i, '').replace(/^file:/i, '')
@@ -133,7 +155,7 @@ function checkCoreConfig(core: ParleyConfig): ParleyConfig {
 
 function readCoreConfig(read: EnvReader): ParleyConfig {
   return {
-    defaultRegion: read.string('API_DEFAULT_REGION', 'US'),
+    defaultRegion: read.string('API_DEFAULT_REGION', 'US').toUpperCase(),
     maxAttachments: read.integer('API_MAX_ATTACHMENTS', 8, 0, 100),
     snippetLength: read.integer('CONVERSATION_SNIPPET_LENGTH', 64, 1, 1000),
     dispatchConcurrency: read.integer('API_DISPATCH_CONCURRENCY', 16, 1, 1000),

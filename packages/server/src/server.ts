@@ -63,7 +63,16 @@ export async function startServer(
     response.once('close', () => requests.leave())
     app(request, response)
   })
-  await listen(server, config.port, config.host)
+  try {
+    await listen(server, config.port, config.host)
+  } catch (error) {
+    await db.close()
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new Error(
+      `cannot listen on HOST ${config.host} PORT ${config.port}: ${reason}`,
+      { cause: error },
+    )
+  }
   await parley.start()
   const port = (server.address() as AddressInfo).port
   const url = `http://${urlHost(config.host)}:${port}`
@@ -118,7 +127,8 @@ async function closeGracefully(closing: Closing): Promise<number> {
   const { server, requests, parley, db, config, logger } = closing
   const deadline = Date.now() + config.shutdownGraceMs
   logger.info('server.shutdown_started', { grace_ms: config.shutdownGraceMs })
-  server.closeIdleConnections()
+  // Idle keep-alive connections stay open: a request sent on one now gets
+  // a 503 with `Connection: close` rather than a reset socket.
   const requestsDone = await withDeadline(
     requests.drained(),
     deadline - Date.now(),

@@ -1,0 +1,138 @@
+import type { IncomingMessage } from 'node:http'
+import { describe, expect, it } from 'vitest'
+import { HttpError } from '../src/http/http-error.js'
+import {
+  type BodyType,
+  checkAcceptsJson,
+  checkContentType,
+} from '../src/http/negotiate.js'
+import { parseBody, parseForm, parseJson } from '../src/http/parse.js'
+
+function requestWith(headers: Record<string, string>): IncomingMessage {
+  return { headers } as unknown as IncomingMessage
+}
+
+function codeOf(work: () => unknown): string | undefined {
+  try {
+    work()
+  } catch (error) {
+    if (error instanceof HttpError) return error.code
+    throw error
+  }
+  return undefined
+}
+
+describe('checkAcceptsJson', () => {
+  it.each([
+    undefined,
+    '',
+    '*/*',
+    '*/*;q=0.1',
+    'application/*',
+    'application/*;q=0.5',
+    'application/json',
+    'Application/JSON',
+    'application/json; charset=utf-8',
+    'text/html, application/json;q=0.01',
+    'text/html,*/*;q=0.8',
+  ])('lets Accept: %j have JSON', (accept) => {
+    const headers: Record<string, string> =
+      accept === undefined ? {} : { accept }
+    expect(codeOf(() => checkAcceptsJson(requestWith(headers)))).toBeUndefined()
+  })
+
+  it.each([
+    'text/html',
+    'text/*',
+    'image/png, image/*',
+    'application/xml',
+    'application/json;q=0',
+    'application/*;q=0, text/plain',
+    '*/*;q=0',
+  ])('answers Accept: %j with 406 not_acceptable', (accept) => {
+    expect(codeOf(() => checkAcceptsJson(requestWith({ accept })))).toBe(
+      'not_acceptable',
+    )
+  })
+})
+
+describe('checkContentType', () => {
+  const both: BodyType[] = ['json', 'form']
+
+  it.each([
+    ['application/json', ['json'], 'json'],
+    ['application/json; charset=utf-8', ['json'], 'json'],
+    ['APPLICATION/JSON; CHARSET=UTF-8', ['json'], 'json'],
+    ['application/json;charset="utf-8"', ['json'], 'json'],
+    ['application/json; charset=utf8', ['json'], 'json'],
+    ['application/x-www-form-urlencoded', both, 'form'],
+    ['application/x-www-form-urlencoded; charset=UTF-8', both, 'form'],
+    ['application/json', both, 'json'],
+  ] as const)('reads %j on a route taking %j as %s', (type, accepted, want) => {
+    expect(
+      checkContentType(requestWith({ 'content-type': type }), accepted),
+    ).toBe(want)
+  })
+
+  it.each([
+    ['', ['json']],
+    ['text/plain', ['json']],
+    ['text/json', ['json']],
+    ['application/json; charset=latin1', ['json']],
+    ['application/json; charset=utf-16', ['json']],
+    ['application/x-www-form-urlencoded', ['json']],
+    ['multipart/form-data; boundary=x', both],
+    ['application/jsonx', ['json']],
+    ['application/problem+json', ['json']],
+  ] as const)('refuses %j on a route taking %j with 415', (type, accepted) => {
+    const headers: Record<string, string> =
+      type === '' ? {} : { 'content-type': type }
+    expect(codeOf(() => checkContentType(requestWith(headers), accepted))).toBe(
+      'unsupported_media_type',
+    )
+  })
+})
+
+describe('body parsing', () => {
+  const bytes = (text: string) => new TextEncoder().encode(text)
+
+  it('parses JSON and ignores a leading byte order mark', () => {
+    expect(parseJson(bytes('{"a":"é"}'))).toEqual({ a: 'é' })
+    expect(parseJson(bytes('\uFEFF{"a":1}'))).toEqual({ a: 1 })
+  })
+
+  it.each([
+    ['malformed JSON', bytes('{"a":')],
+    ['an empty body', bytes('')],
+    ['white space only', bytes(' \n\t')],
+    ['invalid UTF-8', Uint8Array.from([0x7b, 0xc3, 0x28, 0x7d])],
+    ['an overlong UTF-8 encoding', Uint8Array.from([0x22, 0xc0, 0xaf, 0x22])],
+    [
+      'a UTF-8 encoded surrogate',
+      Uint8Array.from([0x22, 0xed, 0xa0, 0x80, 0x22]),
+    ],
+  ])('refuses %s as invalid_json', (_, body) => {
+    expect(codeOf(() => parseJson(body))).toBe('invalid_json')
+  })
+
+  it('keeps the first value of a repeated form field and decodes UTF-8', () => {
+    const form = parseForm(
+      bytes('From=%2B1804&Body=caf%C3%A9+%F0%9F%98%80&From=x'),
+    )
+    expect(form.From).toBe('+1804')
+    expect(form.Body).toBe('café 😀')
+  })
+
+  it('gives a form no inherited keys', () => {
+    const form = parseForm(bytes('a=1'))
+    expect(Object.getPrototypeOf(form)).toBeNull()
+    expect(form.constructor).toBeUndefined()
+  })
+
+  it('parses by the negotiated type', () => {
+    expect(parseBody(bytes('{"x":1}'), 'json')).toEqual({ x: 1 })
+    expect(parseBody(bytes('x=1'), 'form')).toEqual(
+      Object.assign(Object.create(null), { x: '1' }),
+    )
+  })
+})

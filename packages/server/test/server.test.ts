@@ -1,0 +1,166 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { get, type IncomingHttpHeaders } from 'node:http'
+import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { silentLogger } from '@parley/core'
+import {
+  createJsonLogger,
+  loadConfig,
+  type RunningServer,
+  startServer,
+} from '@parley/server'
+import { afterEach, describe, expect, it } from 'vitest'
+
+let dir: string | undefined
+let running: RunningServer | undefined
+
+afterEach(async () => {
+  await running?.shutdown()
+  running = undefined
+  if (dir) await rm(dir, { recursive: true, force: true })
+  dir = undefined
+})
+
+async function start(env: Record<string, string> = {}): Promise<RunningServer> {
+  dir = await mkdtemp(join(tmpdir(), 'parley-server-'))
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATABASE_URL: join(dir, 'parley.db'),
+    ...env,
+  })
+  running = await startServer({ config, logger: silentLogger })
+  return running
+}
+
+function getOnNewConnection(
+  url: string,
+): Promise<{ status: number; headers: IncomingHttpHeaders; text: string }> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false }, (response) => {
+      let text = ''
+      response.on('data', (chunk) => (text += String(chunk)))
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          text,
+        }),
+      )
+    }).on('error', reject)
+  })
+}
+
+describe('startServer', () => {
+  it('listens on a free loopback port, serves the API and shuts down with 0', async () => {
+    const server = await start()
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}`)
+    expect(server.port).toBeGreaterThan(0)
+
+    const response = await fetch(`${server.url}/api/messages/sms`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        from: '+18045551234',
+        to: '+12025550123',
+        type: 'sms',
+        body: 'in process',
+        attachments: null,
+        timestamp: '2024-11-01T14:00:00Z',
+      }),
+    })
+    expect(response.status).toBe(202)
+    expect(await response.json()).toEqual({
+      status: 'accepted',
+      id: '1',
+      conversation_id: '1',
+    })
+    const page = await server.parley.conversations.list()
+    expect(page.total).toBe(1)
+
+    const first = server.shutdown()
+    expect(server.shutdown()).toBe(first)
+    expect(await first).toBe(0)
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow()
+    running = undefined
+  })
+
+  it('answers readyz and new requests 503 while a request in flight finishes', async () => {
+    const server = await start()
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    const body = JSON.stringify({
+      from: 'ann@customer.example',
+      to: 'support@parley.example',
+      body: '<p>in flight</p>',
+      attachments: [],
+      timestamp: '2024-11-01T14:00:00Z',
+    })
+    const socket = connect(server.port, '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    const answer = new Promise<string>((resolve) => {
+      let text = ''
+      socket.on('data', (chunk) => {
+        text += String(chunk)
+        if (text.includes('"status":"accepted"')) resolve(text)
+      })
+    })
+    socket.write(
+      'POST /api/messages/email HTTP/1.1\r\nHost: 127.0.0.1\r\n' +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n` +
+        body.slice(0, 10),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 50))
+
+    const closing = server.shutdown()
+    // A new connection: shutdown closed the idle one fetch kept alive.
+    const ready = await getOnNewConnection(`${server.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(ready.headers.connection).toBe('close')
+    expect(JSON.parse(ready.text)).toMatchObject({ code: 'unavailable' })
+
+    socket.write(body.slice(10))
+    expect(await answer).toMatch(/^HTTP\/1\.1 202/)
+    expect(await closing).toBe(0)
+    socket.destroy()
+    running = undefined
+  })
+})
+
+describe('createJsonLogger', () => {
+  it('writes one JSON object per line with time, level, event and fields', () => {
+    const lines: string[] = []
+    const logger = createJsonLogger('info', (line) => lines.push(line))
+    logger.info('thing.happened', { id: 7, name: 'x' })
+    expect(lines).toHaveLength(1)
+    expect(lines[0]?.endsWith('\n')).toBe(true)
+    const record = JSON.parse(lines[0] ?? '') as Record<string, unknown>
+    expect(record).toMatchObject({
+      level: 'info',
+      event: 'thing.happened',
+      id: 7,
+      name: 'x',
+    })
+    expect(new Date(String(record.time)).toISOString()).toBe(record.time)
+  })
+
+  it('drops lines below its level', () => {
+    const lines: string[] = []
+    const logger = createJsonLogger('warn', (line) => lines.push(line))
+    logger.debug('a')
+    logger.info('b')
+    logger.warn('c')
+    logger.error('d')
+    expect(lines.map((line) => JSON.parse(line).event)).toEqual(['c', 'd'])
+  })
+
+  it('still writes a line when a field cannot be serialized', () => {
+    const lines: string[] = []
+    const logger = createJsonLogger('info', (line) => lines.push(line))
+    logger.error('odd.fields', { big: 10n })
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      level: 'error',
+      event: 'odd.fields',
+    })
+  })
+})
