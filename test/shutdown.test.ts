@@ -2,7 +2,12 @@
  * Graceful shutdown (DESIGN section 8) of the real server process.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { openConnection, post, type RawConnection } from './helpers/http.js'
+import {
+  get,
+  openConnection,
+  post,
+  type RawConnection,
+} from './helpers/http.js'
 import {
   expectError,
   mapLimit,
@@ -89,6 +94,12 @@ describe('shutdown on SIGTERM', () => {
       () => 'refused' as const,
     )
     expect([503, 'refused']).toContain(fresh)
+
+    // The upload still holds the listener open: liveness and metrics keep
+    // answering, readiness says the instance is going away.
+    expect((await get(server.url, '/healthz')).status).toBe(200)
+    expect((await get(server.url, '/metrics')).status).toBe(200)
+    expectError(await get(server.url, '/readyz'), 503, 'unavailable')
 
     await upload.write(
       IN_FLIGHT_BODY.slice(Math.floor(IN_FLIGHT_BODY.length / 2)),

@@ -49,6 +49,9 @@ describe('checkAcceptsJson', () => {
     'application/json;q=0',
     'application/*;q=0, text/plain',
     '*/*;q=0',
+    // The most specific range decides, whatever wildcards allow.
+    'application/json;q=0, */*',
+    'application/json;q=0, application/*;q=1',
   ])('answers Accept: %j with 406 not_acceptable', (accept) => {
     expect(codeOf(() => checkAcceptsJson(requestWith({ accept })))).toBe(
       'not_acceptable',

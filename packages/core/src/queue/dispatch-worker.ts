@@ -187,7 +187,9 @@ export class DispatchWorker {
       provider: provider.name,
       attempt,
     })
-    const outcome = await this.callProvider(provider, message, attempt)
+    const outcome = this.capRetryAfter(
+      await this.callProvider(provider, message, attempt),
+    )
     // A call cut short by shutdown is not an attempt the provider answered:
     // record nothing, and let releaseHeld hand the job back untouched.
     if (this.abandoning) return false
@@ -228,7 +230,10 @@ export class DispatchWorker {
         provider: provider?.name ?? '',
       })
     }
-    this.logSettled(job, kept, 'deferred', { run_at: runAt, reason })
+    this.logSettled(job, settlement.attempts, kept, 'deferred', {
+      run_at: runAt,
+      reason,
+    })
   }
 
   private async callProvider(
@@ -258,6 +263,16 @@ export class DispatchWorker {
       clearTimeout(timer)
       this.aborts.delete(controller)
     }
+  }
+
+  // Retry-After is honoured up to retryAfterMaxMs, both for the job's
+  // retry and for the pause of the provider: an uncapped pause would defer
+  // the retried job (and every other one of the family) past the cap.
+  private capRetryAfter(outcome: ProviderOutcome): ProviderOutcome {
+    if (outcome.kind !== 'rate_limited') return outcome
+    if (outcome.retryAfterMs === undefined) return outcome
+    const cap = this.deps.config.retryAfterMaxMs
+    return { ...outcome, retryAfterMs: Math.min(outcome.retryAfterMs, cap) }
   }
 
   private async record(
@@ -313,7 +328,9 @@ export class DispatchWorker {
       }
       return ok
     })
-    this.logSettled(job, kept, 'sent', { provider: provider.name })
+    this.logSettled(job, settlement.attempts, kept, 'sent', {
+      provider: provider.name,
+    })
   }
 
   private async retryOrFail(
@@ -339,7 +356,10 @@ export class DispatchWorker {
         await setMessageStatus(trx, job.messageId, 'queued', settlement.now)
       return ok
     })
-    this.logSettled(job, kept, 'retry_scheduled', { run_at: runAt, error })
+    this.logSettled(job, settlement.attempts, kept, 'retry_scheduled', {
+      run_at: runAt,
+      error,
+    })
   }
 
   private async fail(
@@ -360,7 +380,7 @@ export class DispatchWorker {
         reason: error,
       })
     }
-    this.logSettled(job, kept, 'dead_lettered', { error })
+    this.logSettled(job, settlement.attempts, kept, 'dead_lettered', { error })
   }
 
   private async failUnroutable(job: ClaimedJob): Promise<void> {
@@ -383,6 +403,7 @@ export class DispatchWorker {
 
   private logSettled(
     job: ClaimedJob,
+    attempts: number,
     kept: boolean,
     outcome: string,
     fields: Record<string, unknown>,
@@ -397,7 +418,7 @@ export class DispatchWorker {
     this.deps.logger.info(`dispatch.${outcome}`, {
       message_id: job.messageId,
       job_id: job.id,
-      attempts: job.attempts + 1,
+      attempts,
       ...fields,
     })
   }

@@ -62,14 +62,9 @@ async function handle(
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
-  if (options.isShuttingDown()) {
-    response.setHeader('Connection', 'close')
-    throw new HttpError('unavailable', 'the server is shutting down', {
-      'Retry-After': '5',
-    })
-  }
   const url = requestUrl(request.url ?? '/')
   const route = findRoute(request.method ?? 'GET', url.pathname)
+  if (options.isShuttingDown()) refuseWhileStopping(route.route, response)
   checkAcceptsJson(request)
   const input = await readInput(options, request, route.route, url)
   const context = { parley: options.parley, mocks: options.mocks ?? [] }
@@ -90,6 +85,17 @@ function requestUrl(target: string): URL {
   } catch {
     throw new HttpError('not_found', 'the request target is not a valid path')
   }
+}
+
+// While shutting down, liveness and metrics keep answering (the process
+// still serves them truthfully); everything else, readiness included, is
+// refused so that clients and load balancers move on.
+function refuseWhileStopping(route: Route, response: ServerResponse): void {
+  if (route.name === 'healthz' || route.name === 'metrics') return
+  response.setHeader('Connection', 'close')
+  throw new HttpError('unavailable', 'the server is shutting down', {
+    'Retry-After': '5',
+  })
 }
 
 function findRoute(method: string, pathname: string) {

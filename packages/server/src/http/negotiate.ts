@@ -18,18 +18,28 @@ export function checkAcceptsJson(request: IncomingMessage): void {
   const header = request.headers.accept
   if (header === undefined || header.trim() === '') return
   const ranges = parseAccept(header)
-  if (ranges.some(allowsJson)) return
+  if (jsonQuality(ranges) > 0) return
   throw new HttpError(
     'not_acceptable',
     'this endpoint answers application/json only; allow it in Accept',
   )
 }
 
-function allowsJson(range: MediaRange): boolean {
-  if (range.q <= 0) return false
-  if (range.type === '*' && range.subtype === '*') return true
-  if (range.type !== 'application') return false
-  return range.subtype === '*' || range.subtype === 'json'
+// The q of the most specific range that covers application/json (RFC 9110
+// section 12.5.1): `application/json;q=0, */*` rules JSON out.
+function jsonQuality(ranges: readonly MediaRange[]): number {
+  const specificity = (range: MediaRange) => {
+    if (range.type === 'application' && range.subtype === 'json') return 3
+    if (range.type === 'application' && range.subtype === '*') return 2
+    if (range.type === '*' && range.subtype === '*') return 1
+    return 0
+  }
+  let best: MediaRange | undefined
+  for (const range of ranges) {
+    const rank = specificity(range)
+    if (rank > 0 && (!best || rank > specificity(best))) best = range
+  }
+  return best?.q ?? 0
 }
 
 function parseAccept(header: string): MediaRange[] {
