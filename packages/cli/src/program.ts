@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { registerConversationsCommand } from './commands/conversations.js'
 import { example } from './commands/help-text.js'
 import { registerMessagesCommand } from './commands/messages.js'
+import { registerMockProviderCommand } from './commands/mock-provider.js'
 import { registerSendCommand } from './commands/send.js'
 import { registerServeCommand } from './commands/serve.js'
 import { formatErrorReport } from './format/error-report.js'
@@ -43,6 +44,7 @@ export function createProgram(output: CliOutput = processOutput): Command {
   registerSendCommand(program, output)
   registerConversationsCommand(program, output)
   registerMessagesCommand(program, output)
+  registerMockProviderCommand(program, output)
   return program
 }
 

@@ -84,3 +84,23 @@ export type {
 export { migrateToLatest } from './store/migrations.js'
 export { type Clock, systemClock } from './util/clock.js'
 export { type LogFields, type Logger, silentLogger } from './util/logger.js'
+export {
+  createTwilioProvider,
+  TWILIO_BASE_URL,
+  type TwilioProviderOptions,
+} from './providers/twilio-provider.js'
+export {
+  createSendGridProvider,
+  SENDGRID_BASE_URL,
+  type SendGridProviderOptions,
+} from './providers/sendgrid-provider.js'
+export {
+  type AttachmentFailure,
+  type AttachmentFetchOptions,
+  type AttachmentResult,
+  type FetchedAttachment,
+  fetchAttachment,
+  type HostLookup,
+  MAX_ATTACHMENT_REDIRECTS,
+} from './providers/attachments.js'
+export type { FetchFunction } from './providers/adapter-options.js'

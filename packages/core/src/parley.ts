@@ -186,6 +186,7 @@ const MAX_PAGE = 1_000_000_000
  */
 export async function createParley(options: ParleyOptions): Promise<Parley> {
   const config = resolveConfig(options.config)
+  checkLeaseCoversCalls(config, options.providers)
   if (options.migrate !== false) await migrateToLatest(options.db)
   return new ParleyInstance(options, config)
 }
@@ -478,6 +479,22 @@ class ParleyInstance implements Parley {
 
   private assertOpen(): void {
     if (this.stopping) throw new UnavailableError('Parley is shutting down')
+  }
+}
+
+// A lease shorter than a provider call would let a second worker claim the
+// job while the first call still runs, and send the message twice.
+function checkLeaseCoversCalls(
+  config: ResolvedConfig,
+  providers: readonly Provider[],
+): void {
+  for (const provider of providers) {
+    const callMs = config.providerTimeoutMs + (provider.extraTimeoutMs ?? 0)
+    if (config.leaseMs < callMs + 1000) {
+      throw new RangeError(
+        `config.leaseMs must exceed the longest provider call (${provider.name}: ${callMs} ms) by at least 1000, got ${config.leaseMs}`,
+      )
+    }
   }
 }
 

@@ -3,7 +3,9 @@
 // build has produced dist/, so the bin must exist without a build.
 import('../dist/main.js').catch((error) => {
   if (error && error.code === 'ERR_MODULE_NOT_FOUND') {
-    process.stderr.write('parley-server: not built yet; run `npm run build` first\n')
+    process.stderr.write(
+      'parley-server: not built yet; run `npm run build` first\n',
+    )
     process.exit(1)
   }
   throw error

@@ -62,6 +62,16 @@ export function loadConfig(env: Env = process.env): ServerConfig {
   const read = new EnvReader(env)
   const smsProviders = read.providers('API_SMS_PROVIDERS')
   const emailProviders = read.providers('API_EMAIL_PROVIDERS')
+  const providerSettings = readProviderSettings(
+    read,
+    smsProviders,
+    emailProviders,
+  )
+  // SendGrid calls fetch their attachments inside the call: the lease must
+  // cover both time limits.
+  const extraCallMs = providerSettings.sendgrid
+    ? providerSettings.attachments.timeoutMs
+    : 0
   return {
     port: read.integer('PORT', 8080, 0, 65_535),
     host: readHost(read),
@@ -74,12 +84,12 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     ]),
     smsProviders,
     emailProviders,
-    providerSettings: readProviderSettings(read, smsProviders, emailProviders),
+    providerSettings,
     maxBodyBytes: read.integer('API_MAX_BODY_BYTES', 1_048_576, 1, 104_857_600),
     bodyTimeoutMs: read.integer('API_BODY_TIMEOUT_MS', 10_000, 1, 600_000),
     shutdownGraceMs:
       read.integer('API_SHUTDOWN_GRACE_SECS', 15, 0, 3600) * 1000,
-    core: checkCoreConfig(readCoreConfig(read)),
+    core: checkCoreConfig(readCoreConfig(read), extraCallMs),
   }
 }
 
@@ -126,7 +136,10 @@ function readStorage(read: EnvReader): StorageConfig {
 // Core checks its options again, but names them as options (`leaseMs`):
 // check here first what core would refuse, so that the message names the
 // variable that set it.
-function checkCoreConfig(core: ParleyConfig): ParleyConfig {
+function checkCoreConfig(
+  core: ParleyConfig,
+  extraCallMs: number,
+): ParleyConfig {
   const region = core.defaultRegion ?? 'US'
   try {
     resolveConfig({ defaultRegion: region })
@@ -137,10 +150,14 @@ function checkCoreConfig(core: ParleyConfig): ParleyConfig {
     )
   }
   const { leaseMs = 0, providerTimeoutMs = 0 } = core
-  if (leaseMs < providerTimeoutMs + 1000) {
+  if (leaseMs < providerTimeoutMs + extraCallMs + 1000) {
+    const limits =
+      extraCallMs > 0
+        ? `API_PROVIDER_TIMEOUT_MS + API_ATTACHMENT_TIMEOUT_MS (${providerTimeoutMs + extraCallMs} ms)`
+        : `API_PROVIDER_TIMEOUT_MS (${providerTimeoutMs} ms)`
     throw new ConfigError(
       'API_WORKER_CLAIM_TIMEOUT_SECS',
-      `must exceed API_PROVIDER_TIMEOUT_MS (${providerTimeoutMs} ms) by at least one second, got ${leaseMs / 1000} s`,
+      `must exceed ${limits} by at least one second, got ${leaseMs / 1000} s`,
     )
   }
   const { backoffBaseMs = 0, backoffMaxMs = 0 } = core

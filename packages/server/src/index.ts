@@ -16,3 +16,23 @@ export { STATUS_OF, type ErrorCode, HttpError } from './http/http-error.js'
 export { createJsonLogger, type LogSink } from './logger.js'
 export { runServer } from './main.js'
 export { type RunningServer, type StartOptions, startServer } from './server.js'
+export {
+  type MockProviderServer,
+  startMockProviderServer,
+} from './mock-provider/mock-provider-server.js'
+export {
+  MOCK_PROVIDER_CREDENTIALS,
+  type MockProviderServerOptions,
+} from './mock-provider/server-options.js'
+export type {
+  MockBehaviour,
+  MockBehaviourPatch,
+  MockFamily,
+  MockProviderConfig,
+} from './mock-provider/behaviour.js'
+export type { MockCredentials } from './mock-provider/provider-apis.js'
+export type {
+  MockOutcome,
+  RecordedRequest,
+  RequestLogSnapshot,
+} from './mock-provider/request-log.js'

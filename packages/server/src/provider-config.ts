@@ -40,6 +40,8 @@ export interface ProviderSettings {
   /** Present when `sendgrid` is listed in API_EMAIL_PROVIDERS. */
   readonly sendgrid: SendGridSettings | undefined
   readonly attachments: AttachmentSettings
+  /** The URL providers call back (API_PUBLIC_URL), without a trailing slash. */
+  readonly publicUrl: string | undefined
 }
 
 /** Reads the provider variables; credentials only for listed providers. */
@@ -67,6 +69,10 @@ export function readProviderSettings(
       timeoutMs: read.integer('API_ATTACHMENT_TIMEOUT_MS', 10_000, 1, 600_000),
       allowPrivate: read.boolean('API_ATTACHMENT_ALLOW_PRIVATE', false),
     },
+    publicUrl:
+      read.optional('API_PUBLIC_URL') === undefined
+        ? undefined
+        : readUrl(read, 'API_PUBLIC_URL', ''),
   }
 }
 

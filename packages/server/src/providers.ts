@@ -1,5 +1,7 @@
 import {
   createMockProvider,
+  createSendGridProvider,
+  createTwilioProvider,
   type Logger,
   MockProvider,
   type Provider,
@@ -33,13 +35,33 @@ export function buildProviders(
 }
 
 function buildSms(entry: string, config: ServerConfig): Provider {
-  if (entry.startsWith('mock')) return buildMock('sms', entry, config)
-  throw new Error(`provider ${entry} is not available in this build`)
+  const twilio = config.providerSettings.twilio
+  if (entry === 'twilio' && twilio) {
+    const publicUrl = config.providerSettings.publicUrl
+    return createTwilioProvider({
+      baseUrl: twilio.baseUrl,
+      accountSid: twilio.accountSid,
+      authToken: twilio.authToken,
+      statusCallbackUrl: publicUrl && `${publicUrl}/api/webhooks/sms/status`,
+    })
+  }
+  return buildMock('sms', entry, config)
 }
 
 function buildEmail(entry: string, config: ServerConfig): Provider {
-  if (entry.startsWith('mock')) return buildMock('email', entry, config)
-  throw new Error(`provider ${entry} is not available in this build`)
+  const sendgrid = config.providerSettings.sendgrid
+  if (entry === 'sendgrid' && sendgrid) {
+    const attachments = config.providerSettings.attachments
+    return createSendGridProvider({
+      baseUrl: sendgrid.baseUrl,
+      apiKey: sendgrid.apiKey,
+      defaultSubject: sendgrid.defaultSubject,
+      attachmentMaxBytes: attachments.maxBytes,
+      attachmentTimeoutMs: attachments.timeoutMs,
+      allowPrivateAttachmentHosts: attachments.allowPrivate,
+    })
+  }
+  return buildMock('email', entry, config)
 }
 
 function buildMock(

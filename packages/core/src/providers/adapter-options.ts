@@ -38,16 +38,9 @@ export function optionalText(
   return value === undefined ? fallback : requireText(option, value)
 }
 
-/**
- * An absolute http(s) URL without query or fragment, returned without its
- * trailing slashes so that API paths can be appended to it.
- */
-export function requireBaseUrl(
-  option: string,
-  value: unknown,
-  fallback: string,
-): string {
-  const text = optionalText(option, value, fallback)
+/** An absolute http(s) URL. */
+export function requireHttpUrl(option: string, value: unknown): URL {
+  const text = requireText(option, value)
   let url: URL
   try {
     url = new URL(text)
@@ -57,6 +50,20 @@ export function requireBaseUrl(
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new RangeError(`${option} must be an http(s) URL (received ${text})`)
   }
+  return url
+}
+
+/**
+ * An absolute http(s) URL without query, fragment or credentials, or
+ * `fallback`; returned without trailing slashes, so that API paths can be
+ * appended to it.
+ */
+export function requireBaseUrl(
+  option: string,
+  value: unknown,
+  fallback: string,
+): string {
+  const url = requireHttpUrl(option, value ?? fallback)
   if (url.search !== '' || url.hash !== '' || url.username !== '') {
     throw new RangeError(
       `${option} must not carry a query, fragment or credentials ` +
@@ -66,13 +73,16 @@ export function requireBaseUrl(
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '')
 }
 
-/** A whole number from 1 up to `Number.MAX_SAFE_INTEGER`, or `fallback`. */
+/**
+ * A whole number from 1 up to `Number.MAX_SAFE_INTEGER`; `fallback` when
+ * the value is undefined and there is one.
+ */
 export function positiveInteger(
   option: string,
   value: unknown,
-  fallback: number,
+  fallback?: number,
 ): number {
-  if (value === undefined) return fallback
+  if (value === undefined && fallback !== undefined) return fallback
   if (typeof value !== 'number') {
     throw new TypeError(
       `${option} must be a number (received ${typeOf(value)})`,

@@ -34,29 +34,41 @@ const MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec'
 // The three forms RFC 9110 section 5.6.7 makes recipients accept, all UTC:
 // IMF-fixdate, the obsolete RFC 850 form and asctime. `Date.parse` is not
 // used: it accepts much else, and reads asctime as local time.
-const HTTP_DATE_FORMS = [
-  /^[A-Z][a-z]{2}, (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/,
-  /^[A-Z][a-z]+, (\d{2})-([A-Z][a-z]{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/,
-  /^[A-Z][a-z]{2} ([A-Z][a-z]{2}) ( \d|\d{2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/,
-] as const
+const IMF_FIXDATE =
+  /^[A-Z][a-z]{2}, (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/
+const RFC_850 =
+  /^[A-Z][a-z]+, (\d{2})-([A-Z][a-z]{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/
+const ASCTIME =
+  /^[A-Z][a-z]{2} ([A-Z][a-z]{2}) ( \d|\d{2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/
+
+/** Day, month name, year, hours, minutes, seconds. */
+type DateParts = readonly [string, string, string, string, string, string]
 
 /** An HTTP date as epoch milliseconds, or `undefined` when it is not one. */
 export function parseHttpDate(text: string): number | undefined {
-  const [imf, rfc850, asctime] = HTTP_DATE_FORMS
-  let parts: (string | undefined)[] | undefined
-  let match = imf.exec(text)
-  if (match !== null) parts = match.slice(1)
-  match ??= rfc850.exec(text)
-  if (parts === undefined && match !== null) {
-    const [, day, month, yy, ...time] = match
-    parts = [day, month, String(fullYear(Number(yy))), ...time]
-  }
-  match ??= asctime.exec(text)
-  if (parts === undefined && match !== null) {
-    const [, month, day, hh, mm, ss, year] = match
-    parts = [day, month, year, hh, mm, ss]
-  }
+  const parts = imfParts(text) ?? rfc850Parts(text) ?? asctimeParts(text)
   return parts === undefined ? undefined : utcFromParts(parts)
+}
+
+function imfParts(text: string): DateParts | undefined {
+  const match = IMF_FIXDATE.exec(text)
+  if (match === null) return undefined
+  const [day, month, year, hh, mm, ss] = match.slice(1)
+  return [day, month, year, hh, mm, ss]
+}
+
+function rfc850Parts(text: string): DateParts | undefined {
+  const match = RFC_850.exec(text)
+  if (match === null) return undefined
+  const [day, month, yy, hh, mm, ss] = match.slice(1)
+  return [day, month, String(fullYear(Number(yy))), hh, mm, ss]
+}
+
+function asctimeParts(text: string): DateParts | undefined {
+  const match = ASCTIME.exec(text)
+  if (match === null) return undefined
+  const [month, day, hh, mm, ss, year] = match.slice(1)
+  return [day.trim(), month, year, hh, mm, ss]
 }
 
 // RFC 850's two-digit years: RFC 9110 reads one that looks more than 50
@@ -67,21 +79,16 @@ function fullYear(yy: number): number {
   return year > thisYear + 50 ? year - 100 : year
 }
 
-function utcFromParts(parts: (string | undefined)[]): number | undefined {
-  const [day, monthName = '', year, hours, minutes, seconds] = parts
+function utcFromParts(parts: DateParts): number | undefined {
+  const [dayText, monthName, ...numbers] = parts
+  const [year, hours, minutes, seconds] = numbers.map(Number)
+  const day = Number(dayText)
   const month = MONTHS.indexOf(monthName) / 3
-  if (!Number.isInteger(month)) return undefined
-  const at = Date.UTC(
-    Number(year),
-    month,
-    Number(day),
-    Number(hours),
-    Number(minutes),
-    Number(seconds),
-  )
-  const date = new Date(at)
-  // Reject dates such as 31 Feb that Date.UTC would roll over.
-  return date.getUTCDate() === Number(day) ? at : undefined
+  if (!Number.isInteger(month) || hours > 23 || minutes > 59) return undefined
+  if (seconds > 60) return undefined
+  const at = Date.UTC(year, month, day, hours, minutes, seconds)
+  // Reject days such as 31 Feb, which Date.UTC would roll into March.
+  return new Date(at).getUTCDate() === day ? at : undefined
 }
 
 /**
@@ -99,7 +106,8 @@ export function failedAnswerOutcome(
       ? { kind: 'rate_limited', error: detail }
       : { kind: 'rate_limited', retryAfterMs, error: detail }
   }
-  if (status === 408 || status >= 500) return { kind: 'transient', error: detail }
+  if (status === 408 || status >= 500)
+    return { kind: 'transient', error: detail }
   return { kind: 'permanent', error: detail }
 }
 
@@ -178,4 +186,48 @@ export function withoutSecret(text: string, secret: string): string {
 /** Releases an answer's body that will not be read. */
 export function discardBody(response: Response): void {
   response.body?.cancel().catch(() => undefined)
+}
+
+/**
+ * The ky options of every adapter call: exactly one HTTP request, since the
+ * dispatcher owns retries and time limits (it aborts the signal); answers
+ * of any status are returned, not thrown; redirects are not followed, so
+ * that credentials go nowhere but the configured base URL.
+ */
+export const ONE_ATTEMPT = {
+  retry: 0,
+  timeout: false,
+  throwHttpErrors: false,
+  redirect: 'manual',
+} as const
+
+/**
+ * The headers that tell a provider (the standalone mock provider server)
+ * which message and attempt a call is, so it can apply a seeded schedule.
+ */
+export function parleyHeaders(
+  messageId: string,
+  attempt: number,
+): Record<string, string> {
+  return {
+    'x-parley-message-id': messageId,
+    'x-parley-attempt': String(attempt),
+  }
+}
+
+/**
+ * Describes a non-success answer for an outcome's error: the provider, the
+ * status and, when given, what the provider said about it.
+ */
+export function answerDetail(
+  provider: string,
+  status: number,
+  said: string,
+): string {
+  const redirect =
+    status >= 300 && status < 400
+      ? ' (redirects are not followed: check the base URL)'
+      : ''
+  const detail = said === '' ? '' : `: ${said}`
+  return `${provider} answered HTTP ${status}${redirect}${detail}`
 }

@@ -54,6 +54,13 @@ export interface Provider {
   readonly name: string
   /** The family it serves. */
   readonly family: ChannelFamily
+  /**
+   * Time its calls may need beyond the configured provider timeout, in ms
+   * (the SendGrid adapter fetches attachments inside the call). The lease
+   * must cover both.
+   * @default 0
+   */
+  readonly extraTimeoutMs?: number
   /** Makes one delivery attempt. */
   send(message: OutboundMessage, context: SendContext): Promise<ProviderOutcome>
 }

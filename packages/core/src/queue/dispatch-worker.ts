@@ -242,7 +242,8 @@ export class DispatchWorker {
     attempt: number,
   ): Promise<ProviderOutcome> {
     const controller = new AbortController()
-    const timeoutMs = this.deps.config.providerTimeoutMs
+    const timeoutMs =
+      this.deps.config.providerTimeoutMs + (provider.extraTimeoutMs ?? 0)
     this.aborts.add(controller)
     let timer: ReturnType<typeof setTimeout> | undefined
     const timedOut = new Promise<ProviderOutcome>((resolve) => {
