@@ -209,13 +209,14 @@ describe('errors from core, as HTTP answers', () => {
     expect((await send(base)).status).toBe(500)
   })
 
-  it('answers 503 with Connection: close once shutting down', async () => {
+  it('answers 503 with Connection: close once shutting down, except liveness and metrics', async () => {
     const base = await serve(
       failingParley(() => new Error('unused')),
       [],
       true,
     )
-    const response = await fetch(`${base}/healthz`)
+    expect((await fetch(`${base}/healthz`)).status).toBe(200)
+    const response = await fetch(`${base}/api/conversations`)
     expect(response.status).toBe(503)
     expect(response.headers.get('connection')).toBe('close')
     expect(response.headers.get('retry-after')).toMatch(/^[0-9]+$/)
