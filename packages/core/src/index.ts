@@ -104,3 +104,10 @@ export {
   MAX_ATTACHMENT_REDIRECTS,
 } from './providers/attachments.js'
 export type { FetchFunction } from './providers/adapter-options.js'
+export {
+  type Admission,
+  type BreakerState,
+  type BreakerStateName,
+  CircuitBreaker,
+  type CircuitBreakerOptions,
+} from './resilience/circuit-breaker.js'
