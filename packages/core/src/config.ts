@@ -43,6 +43,12 @@ export interface ParleyConfig {
   breakerThreshold?: number
   /** How long a provider's breaker stays open, in ms, 0 to 86400000. @default 30000 */
   breakerOpenMs?: number
+  /**
+   * How long an idempotency key is kept, in ms, 1000 to 2592000000
+   * (30 days).
+   * @default 86400000
+   */
+  idempotencyTtlMs?: number
 }
 
 /** The configuration with every default filled in, validated and frozen. */
@@ -64,6 +70,7 @@ const DEFAULTS: ResolvedConfig = {
   maxWriteBatch: 512,
   breakerThreshold: 20,
   breakerOpenMs: 30_000,
+  idempotencyTtlMs: 86_400_000,
 }
 
 type IntegerOption = Exclude<keyof ParleyConfig, 'defaultRegion'>
@@ -83,6 +90,7 @@ const BOUNDS: Readonly<Record<IntegerOption, readonly [number, number]>> = {
   maxWriteBatch: [1, 10_000],
   breakerThreshold: [1, 100_000],
   breakerOpenMs: [0, 86_400_000],
+  idempotencyTtlMs: [1000, 2_592_000_000],
 }
 
 /**

@@ -6,7 +6,13 @@
 
 /** Stable machine-readable codes of the errors core throws. */
 export type ParleyErrorCode =
-  'validation_failed' | 'not_found' | 'no_route' | 'unavailable'
+  | 'validation_failed'
+  | 'not_found'
+  | 'no_route'
+  | 'unavailable'
+  | 'idempotency_key_reused'
+  | 'idempotency_in_progress'
+  | 'rate_limited'
 
 /** Base class of every error core throws on purpose. */
 export class ParleyError extends Error {
@@ -64,6 +70,30 @@ export class UnavailableError extends ParleyError {
 
   constructor(message: string, options?: ErrorOptions) {
     super('unavailable', message, options)
+  }
+}
+
+/** An idempotency key was used before with a different request body. */
+export class IdempotencyKeyReusedError extends ParleyError {
+  override readonly name = 'IdempotencyKeyReusedError'
+
+  constructor() {
+    super(
+      'idempotency_key_reused',
+      'this Idempotency-Key was used with a different request body',
+    )
+  }
+}
+
+/** A request with the same idempotency key and body is still running. */
+export class IdempotencyInProgressError extends ParleyError {
+  override readonly name = 'IdempotencyInProgressError'
+
+  constructor() {
+    super(
+      'idempotency_in_progress',
+      'a request with this Idempotency-Key is still being processed; retry shortly',
+    )
   }
 }
 

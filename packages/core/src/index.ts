@@ -7,6 +7,7 @@
  */
 export {
   createParley,
+  type IdempotencyOptions,
   type Parley,
   type ParleyOptions,
   type ReadinessReport,
@@ -20,6 +21,8 @@ export type { ParleyConfig, ResolvedConfig } from './config.js'
 export { resolveConfig } from './config.js'
 export {
   type FieldError,
+  IdempotencyInProgressError,
+  IdempotencyKeyReusedError,
   isParleyError,
   isValidationError,
   NoRouteError,

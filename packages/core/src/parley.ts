@@ -5,6 +5,8 @@ import {
   resolveConfig,
 } from './config.js'
 import {
+  IdempotencyInProgressError,
+  IdempotencyKeyReusedError,
   NoRouteError,
   NotFoundError,
   UnavailableError,
@@ -12,7 +14,11 @@ import {
 } from './errors.js'
 import type { ParleyEvents } from './events.js'
 import type { DeliveryStatusUpdate } from './messages/delivery-status.js'
-import { validateInbound, validateSend } from './messages/validate.js'
+import {
+  type NormalizedInbound,
+  validateInbound,
+  validateSend,
+} from './messages/validate.js'
 import type {
   ChannelFamily,
   Conversation,
@@ -39,6 +45,13 @@ import {
   type DeliveryReportResult,
 } from './store/delivery.js'
 import { GroupCommitter } from './store/group-commit.js'
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  fingerprintOf,
+  type IdempotencyToken,
+  releaseIdempotencyKey,
+} from './store/idempotency.js'
 import { isSchemaCurrent, migrateToLatest, ping } from './store/migrations.js'
 import {
   findConversation,
@@ -75,7 +88,7 @@ export interface ParleyOptions {
 }
 
 /** Options of {@link Parley.send}. */
-export interface SendOptions {
+export interface SendOptions extends IdempotencyOptions {
   /**
    * The family the request belongs to. When omitted it is read from the
    * request's `type` (`sms`/`mms` or `email`).
@@ -84,21 +97,48 @@ export interface SendOptions {
 }
 
 /** Options of {@link Parley.receive}. */
-export interface ReceiveOptions {
+export interface ReceiveOptions extends IdempotencyOptions {
   /** The family whose webhook delivered the payload. */
   channel: ChannelFamily
+}
+
+/**
+ * Idempotency of one call. With a key, a repeat of the call with the same
+ * request (within `idempotencyTtlMs`) returns the first call's result with
+ * `replayed: true` and stores nothing; a repeat with another request throws
+ * {@link IdempotencyKeyReusedError}, and one while the first still runs
+ * throws {@link IdempotencyInProgressError}.
+ */
+export interface IdempotencyOptions {
+  /** 1 to 255 visible ASCII characters. */
+  idempotencyKey?: string
+  /**
+   * What the key is scoped to (the server uses the route and API key).
+   * @default the call and family, e.g. `send:sms`
+   */
+  idempotencyScope?: string
+  /**
+   * What the fingerprint covers, when it is not the request itself (the
+   * server passes the raw body it received).
+   * @default the request or payload
+   */
+  idempotencyBody?: unknown
 }
 
 /** An accepted outbound message. */
 export interface SendResult {
   readonly id: string
   readonly conversationId: string
+  /** True when this is the stored result of an earlier identical call. */
+  readonly replayed: boolean
 }
 
 /** An accepted inbound payload. */
 export interface ReceiveResult {
   /** True when the provider's id was seen before: nothing new was stored. */
   readonly duplicate: boolean
+  /** True when this is the stored result of an earlier identical call. */
+  readonly replayed: boolean
 }
 
 /** Options of {@link Parley.stop}. */
@@ -291,10 +331,21 @@ class ParleyInstance implements Parley {
       this.events.emit('routing.invalid', { family })
       throw new NoRouteError(family)
     }
-    const threaded = await this.write((trx) => this.queueOutbound(trx, message))
+    const outcome = await this.idempotently(
+      request,
+      options,
+      `send:${family}`,
+      (trx) => this.queueOutbound(trx, message),
+      (threaded) => ({
+        id: threaded.messageId,
+        conversationId: threaded.conversationId,
+      }),
+    )
+    if (outcome.replayed) return { ...outcome.result, replayed: true }
+    const threaded = outcome.written
     this.emitThreaded(threaded.createdConversation, threaded.conversationId)
     this.dispatch.wake()
-    return { id: threaded.messageId, conversationId: threaded.conversationId }
+    return { ...outcome.result, replayed: false }
   }
 
   async receive(
@@ -302,32 +353,102 @@ class ParleyInstance implements Parley {
     options: ReceiveOptions,
   ): Promise<ReceiveResult> {
     this.assertOpen()
-    const { message, providerMessageId } = validateInbound(
-      options.channel,
+    const inbound = validateInbound(options.channel, payload, this.config)
+    const outcome = await this.idempotently(
       payload,
-      this.config,
+      options,
+      `receive:${options.channel}`,
+      (trx) => this.queueInbound(trx, inbound),
+      (inserted) => ({ duplicate: inserted === undefined }),
     )
+    if (!outcome.replayed && !outcome.result.duplicate) this.inbound.wake()
+    return { ...outcome.result, replayed: outcome.replayed }
+  }
+
+  // Runs `work` in a group commit. With an idempotency key, the key is
+  // claimed first (its own commit), and the result is stored in the same
+  // transaction as the work, so both commit or neither does; a failure
+  // releases the key so that a repeat runs afresh.
+  private async idempotently<W, R>(
+    body: unknown,
+    options: IdempotencyOptions,
+    defaultScope: string,
+    work: (trx: Kysely<ParleySchema>) => Promise<W>,
+    toResult: (written: W) => R,
+  ): Promise<
+    { replayed: true; result: R } | { replayed: false; result: R; written: W }
+  > {
+    const key = options.idempotencyKey
+    if (key === undefined) {
+      const written = await this.write(work)
+      return { replayed: false, result: toResult(written), written }
+    }
+    checkIdempotencyKey(key)
+    const claim = await this.write((trx) =>
+      claimIdempotencyKey(trx, {
+        scope: options.idempotencyScope ?? defaultScope,
+        key,
+        fingerprint: fingerprintOf(options.idempotencyBody ?? body),
+        now: this.clock.now(),
+        ttlMs: this.config.idempotencyTtlMs,
+        staleMs: IDEMPOTENCY_STALE_MS,
+      }),
+    )
+    switch (claim.kind) {
+      case 'replay':
+        return { replayed: true, result: JSON.parse(claim.result) as R }
+      case 'reused':
+        throw new IdempotencyKeyReusedError()
+      case 'in_progress':
+        throw new IdempotencyInProgressError()
+      case 'fresh':
+        return this.runClaimed(claim.token, work, toResult)
+    }
+  }
+
+  private async runClaimed<W, R>(
+    token: IdempotencyToken,
+    work: (trx: Kysely<ParleySchema>) => Promise<W>,
+    toResult: (written: W) => R,
+  ): Promise<{ replayed: false; result: R; written: W }> {
+    try {
+      const done = await this.write(async (trx) => {
+        const written = await work(trx)
+        const result = toResult(written)
+        await completeIdempotencyKey(trx, token, JSON.stringify(result))
+        return { written, result }
+      })
+      return { replayed: false, ...done }
+    } catch (error) {
+      await this.write((trx) => releaseIdempotencyKey(trx, token)).catch(
+        () => undefined,
+      )
+      throw error
+    }
+  }
+
+  private async queueInbound(
+    trx: Kysely<ParleySchema>,
+    inbound: NormalizedInbound,
+  ): Promise<{ id: number | string } | undefined> {
     const now = isoNow(this.clock)
-    const inserted = await this.write((trx) =>
-      trx
-        .insertInto('inbound_events')
-        .values({
-          family: message.family,
-          provider_message_id: providerMessageId,
-          payload: JSON.stringify(message),
-          state: 'pending',
-          run_at: now,
-          received_at: now,
-          updated_at: now,
-        })
-        .onConflict((oc) =>
-          oc.columns(['family', 'provider_message_id']).doNothing(),
-        )
-        .returning('id')
-        .executeTakeFirst(),
-    )
-    if (inserted) this.inbound.wake()
-    return { duplicate: inserted === undefined }
+    const { message, providerMessageId } = inbound
+    return trx
+      .insertInto('inbound_events')
+      .values({
+        family: message.family,
+        provider_message_id: providerMessageId,
+        payload: JSON.stringify(message),
+        state: 'pending',
+        run_at: now,
+        received_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) =>
+        oc.columns(['family', 'provider_message_id']).doNothing(),
+      )
+      .returning('id')
+      .executeTakeFirst()
   }
 
   async start(): Promise<void> {
@@ -495,6 +616,21 @@ function checkLeaseCoversCalls(
         `config.leaseMs must exceed the longest provider call (${provider.name}: ${callMs} ms) by at least 1000, got ${config.leaseMs}`,
       )
     }
+  }
+}
+
+// An in-flight marker older than this belongs to a request whose process
+// died: a repeat may take it over (DESIGN section 4).
+const IDEMPOTENCY_STALE_MS = 30_000
+
+function checkIdempotencyKey(key: string): void {
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+    throw new ValidationError([
+      {
+        field: 'Idempotency-Key',
+        message: 'must be 1 to 255 visible ASCII characters',
+      },
+    ])
   }
 }
 

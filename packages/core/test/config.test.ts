@@ -58,6 +58,7 @@ describe('resolveConfig', () => {
       maxWriteBatch: 512,
       breakerThreshold: 20,
       breakerOpenMs: 30_000,
+      idempotencyTtlMs: 86_400_000,
     })
   })
 

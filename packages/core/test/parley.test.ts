@@ -65,7 +65,7 @@ describe('Parley on SQLite', () => {
     it('stores the conversation, the message and its job in one commit', async () => {
       const result = await parley.send(smsRequest())
 
-      expect(result).toEqual({ id: '1', conversationId: '1' })
+      expect(result).toEqual({ id: '1', conversationId: '1', replayed: false })
       expect(db.calls).toBe(1)
       expect(await rowCounts(db)).toEqual({
         conversations: 1,
@@ -88,9 +88,9 @@ describe('Parley on SQLite', () => {
       const third = await parley.send(emailRequest(), { channel: 'email' })
 
       expect([first, second, third]).toEqual([
-        { id: '1', conversationId: '1' },
-        { id: '2', conversationId: '2' },
-        { id: '3', conversationId: '3' },
+        { id: '1', conversationId: '1', replayed: false },
+        { id: '2', conversationId: '2', replayed: false },
+        { id: '3', conversationId: '3', replayed: false },
       ])
     })
 
@@ -353,8 +353,8 @@ describe('Parley on SQLite', () => {
         { channel: 'sms' },
       )
 
-      expect(first).toEqual({ duplicate: false })
-      expect(again).toEqual({ duplicate: true })
+      expect(first).toEqual({ duplicate: false, replayed: false })
+      expect(again).toEqual({ duplicate: true, replayed: false })
       const events = await db.kysely
         .selectFrom('inbound_events')
         .selectAll()
@@ -390,7 +390,7 @@ describe('Parley on SQLite', () => {
 
       await expect(
         parley.receive(emailWebhook(), { channel: 'email' }),
-      ).resolves.toEqual({ duplicate: false })
+      ).resolves.toEqual({ duplicate: false, replayed: false })
     })
 
     it('rejects an invalid payload and queues nothing', async () => {

@@ -349,3 +349,90 @@ export async function poisonConversations(db: ParleyDatabase): Promise<void> {
     )
     .execute(db.kysely)
 }
+
+/**
+ * A repeatable source of numbers in [0, 1) (mulberry32), for jitter that
+ * is spread out like `Math.random` but the same on every run.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 0x1_0000_0000
+  }
+}
+
+/** A provider that forwards to another, counting the calls it passes on. */
+export interface CountingProvider extends Provider {
+  /** Every call, in order: the message id and the attempt number. */
+  readonly calls: Array<{
+    readonly messageId: string
+    readonly attempt: number
+  }>
+}
+
+export function countingProvider(inner: Provider): CountingProvider {
+  const calls: CountingProvider['calls'] = []
+  return {
+    name: inner.name,
+    family: inner.family,
+    calls,
+    send(message, context) {
+      calls.push({ messageId: message.id, attempt: context.attempt })
+      return inner.send(message, context)
+    },
+  }
+}
+
+/** When the earliest pending dispatch job is due, or undefined if none. */
+export async function earliestPendingRunAt(
+  db: ParleyDatabase,
+): Promise<number | undefined> {
+  const row = await db.kysely
+    .selectFrom('dispatch_jobs')
+    .select('run_at')
+    .where('state', '=', 'pending')
+    .orderBy('run_at')
+    .limit(1)
+    .executeTakeFirst()
+  return row === undefined ? undefined : new Date(row.run_at).getTime()
+}
+
+/** Options of {@link dispatchUntilSettled}. */
+export interface SettleOptions {
+  /**
+   * Moves the clock in whole ticks of this many ms (like a worker that
+   * polls), so that jobs due close together are claimed together; 0 moves
+   * it exactly to the next due job. @default 0
+   */
+  readonly tickMs?: number
+  /** Gives up after this many rounds. @default 100000 */
+  readonly maxRounds?: number
+}
+
+/**
+ * Steps `worker` and waits for what it started, moving the clock to the
+ * next due job whenever nothing is due, until no dispatch job is pending.
+ * Resolves the number of rounds; throws after `maxRounds`.
+ */
+export async function dispatchUntilSettled(
+  h: Harness,
+  worker: DispatchWorker,
+  options: SettleOptions = {},
+): Promise<number> {
+  const { tickMs = 0, maxRounds = 100_000 } = options
+  for (let round = 1; round <= maxRounds; round += 1) {
+    await worker.step()
+    await worker.idle()
+    const next = await earliestPendingRunAt(h.db)
+    if (next === undefined) return round
+    const wait = next - h.clock.now()
+    if (wait > 0) {
+      h.clock.advance(tickMs > 0 ? Math.ceil(wait / tickMs) * tickMs : wait)
+    }
+  }
+  throw new Error(`dispatch jobs still pending after ${maxRounds} rounds`)
+}

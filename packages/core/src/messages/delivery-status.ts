@@ -71,7 +71,7 @@ const TWILIO: Readonly<Record<string, DeliveryStatus | null>> = {
 export function fromTwilioStatus(
   value: string,
 ): DeliveryStatus | null | undefined {
-  return TWILIO[value.toLowerCase()]
+  return ownEntry(TWILIO, value.toLowerCase())
 }
 
 // SendGrid's event types. Delivery events move the state; engagement
@@ -98,7 +98,16 @@ const SENDGRID: Readonly<Record<string, DeliveryStatus | null>> = {
 export function fromSendGridEvent(
   event: string,
 ): DeliveryStatus | null | undefined {
-  return SENDGRID[event.toLowerCase()]
+  return ownEntry(SENDGRID, event.toLowerCase())
+}
+
+// The tables are object literals: a provider's `constructor` or
+// `__proto__` must not find what they inherit from Object.prototype.
+function ownEntry<T>(
+  table: Readonly<Record<string, T>>,
+  key: string,
+): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined
 }
 
 /**

@@ -72,7 +72,7 @@ async function handle(
     ...input,
     params: route.params,
   })
-  sendJson(request, response, result.status, result.body)
+  sendJson(request, response, result.status, result.body, result.headers)
 }
 
 // Origin-form targets ('/path?query') are resolved against a fixed base by
@@ -121,19 +121,27 @@ async function readInput(
   url: URL,
 ): Promise<Omit<HandlerInput, 'params'>> {
   const receivedAt = Date.now()
-  if (!route.bodies)
-    return { query: url.searchParams, body: undefined, receivedAt }
+  const common = {
+    query: url.searchParams,
+    receivedAt,
+    idempotencyKey: headerValue(request, 'idempotency-key'),
+    idempotencyScope: `http:${route.name}:-`,
+  }
+  if (!route.bodies) return { ...common, body: undefined }
   const bodyType = checkContentType(request, route.bodies)
   const bytes = await readBody(request, {
     maxBytes: options.maxBodyBytes,
     timeoutMs: options.bodyTimeoutMs,
   })
-  return {
-    query: url.searchParams,
-    body: parseBody(bytes, bodyType),
-    bodyType,
-    receivedAt,
-  }
+  return { ...common, body: parseBody(bytes, bodyType), bodyType }
+}
+
+function headerValue(
+  request: IncomingMessage,
+  name: string,
+): string | undefined {
+  const value = request.headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
 }
 
 function fail(
@@ -172,18 +180,9 @@ function toHttpError(error: unknown): HttpError {
     return new HttpError('validation_failed', error.message, {}, error.details)
   }
   if (isParleyError(error)) {
-    switch (error.code) {
-      case 'validation_failed':
-        return new HttpError('validation_failed', error.message)
-      case 'not_found':
-        return new HttpError('not_found', error.message)
-      case 'no_route':
-        return new HttpError('no_route', error.message)
-      case 'unavailable':
-        return new HttpError('unavailable', error.message, {
-          'Retry-After': '5',
-        })
-    }
+    const retry: Record<string, string> =
+      error.code === 'unavailable' ? { 'Retry-After': '5' } : {}
+    return new HttpError(error.code, error.message, retry)
   }
   return new HttpError(
     'internal',

@@ -26,12 +26,28 @@ export interface HandlerInput {
   readonly bodyType?: 'json' | 'form'
   /** When the request arrived, ms since the epoch. */
   readonly receivedAt: number
+  /** The `Idempotency-Key` header, when sent. */
+  readonly idempotencyKey?: string
+  /** What idempotency keys are scoped to: the route and the API key. */
+  readonly idempotencyScope: string
 }
 
 /** A handler's answer: status and JSON body. */
 export interface HandlerResult {
   readonly status: number
   readonly body: unknown
+  /** Extra response headers. */
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+const REPLAYED = { 'Idempotent-Replayed': 'true' } as const
+
+function idempotency(input: HandlerInput) {
+  return {
+    idempotencyKey: input.idempotencyKey,
+    idempotencyScope: input.idempotencyScope,
+    idempotencyBody: input.body,
+  }
 }
 
 /** What every handler can reach. */
@@ -52,7 +68,8 @@ export const HANDLERS: Readonly<Record<RouteName, Handler>> = {
   send_sms: ({ parley }, input) => send(parley, input, 'sms'),
   send_email: ({ parley }, input) => send(parley, input, 'email'),
   webhook_sms: ({ parley }, input) => receiveSms(parley, input),
-  webhook_email: ({ parley }, input) => receive(parley, input.body, 'email'),
+  webhook_email: ({ parley }, input) =>
+    receive(parley, input, input.body, 'email'),
   list_conversations: ({ parley }, input) => listConversations(parley, input),
   list_messages: ({ parley }, input) => listMessages(parley, input),
   get_message: ({ parley }, input) => getMessage(parley, input),
@@ -75,7 +92,10 @@ async function send(
   input: HandlerInput,
   channel: 'sms' | 'email',
 ): Promise<HandlerResult> {
-  const result = await parley.send(input.body, { channel })
+  const result = await parley.send(input.body, {
+    channel,
+    ...idempotency(input),
+  })
   return {
     status: 202,
     body: {
@@ -83,19 +103,28 @@ async function send(
       id: result.id,
       conversation_id: result.conversationId,
     },
+    headers: result.replayed ? REPLAYED : undefined,
   }
 }
 
 async function receive(
   parley: Parley,
+  input: HandlerInput,
   payload: unknown,
   channel: 'sms' | 'email',
 ): Promise<HandlerResult> {
-  const result = await parley.receive(payload, { channel })
+  const result = await parley.receive(payload, {
+    channel,
+    ...idempotency(input),
+  })
   const body = result.duplicate
     ? { status: 'accepted', duplicate: true }
     : { status: 'accepted' }
-  return { status: 202, body }
+  return {
+    status: 202,
+    body,
+    headers: result.replayed ? REPLAYED : undefined,
+  }
 }
 
 function receiveSms(
@@ -106,7 +135,7 @@ function receiveSms(
     input.bodyType === 'form'
       ? fromTwilioForm(input.body as Record<string, string>, input.receivedAt)
       : input.body
-  return receive(parley, payload, 'sms')
+  return receive(parley, input, payload, 'sms')
 }
 
 // Twilio posts inbound messages as a form with its own field names.

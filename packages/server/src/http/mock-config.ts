@@ -76,32 +76,48 @@ function describe(mocks: readonly MockProvider[]): Record<string, unknown> {
 
 type Changes = Partial<Record<Family, Partial<MockProviderSettings>>>
 
+// Reads every field before giving up, so that a 400 names each bad one.
 function readChanges(body: unknown): Changes {
   const fields = asObject(body, '(body)')
-  const shared = readFamily(fields, '')
+  const problems: FieldError[] = []
+  const shared = readFamily(fields, '', problems)
   const changes: Changes = {}
   for (const family of ['sms', 'email'] as const) {
-    const own =
-      fields[family] === undefined
-        ? {}
-        : readFamily(asObject(fields[family], family), `${family}.`)
-    changes[family] = { ...shared, ...own }
+    const own = familyFields(fields[family], family, problems)
+    changes[family] = { ...shared, ...readFamily(own, `${family}.`, problems) }
   }
+  if (problems.length > 0) throw invalid(problems)
   return changes
+}
+
+function familyFields(
+  value: unknown,
+  family: Family,
+  problems: FieldError[],
+): Record<string, unknown> {
+  if (value === undefined) return {}
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    return value as Record<string, unknown>
+  }
+  problems.push({ field: family, message: 'must be a JSON object' })
+  return {}
 }
 
 function readFamily(
   fields: Record<string, unknown>,
   prefix: string,
+  problems: FieldError[],
 ): Partial<MockProviderSettings> {
   const out: Record<string, unknown> = {}
   for (const [json, field] of Object.entries(FIELDS)) {
     const value = fields[json]
     if (value === undefined) continue
     if (typeof value !== 'number' || !Number.isInteger(value)) {
-      throw invalid([
-        { field: `${prefix}${json}`, message: 'must be a whole number' },
-      ])
+      problems.push({
+        field: `${prefix}${json}`,
+        message: 'must be a whole number',
+      })
+      continue
     }
     out[field] = value
   }

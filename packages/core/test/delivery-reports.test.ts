@@ -1,0 +1,283 @@
+/**
+ * Provider delivery reports (status callbacks) in core: a sent message
+ * moves to delivered, undelivered, bounced or failed; never backwards and
+ * never out of a terminal state; repeats change nothing; and a report that
+ * arrives before the send has stored the provider's id is kept and applied
+ * when it is. The mock providers' ids are `<name>-<message id>-<attempt>`.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  createMockProvider,
+  type DeliveryStatusUpdate,
+  fromSendGridEvent,
+  fromTwilioStatus,
+  type MockProvider,
+  sendGridMessageId,
+} from '@parley/core'
+import type { DispatchWorker } from '../src/queue/dispatch-worker.js'
+import {
+  createHarness,
+  emailRequest,
+  type Harness,
+  messageRow,
+  smsRequest,
+} from './support.js'
+
+const sms = (
+  providerMessageId: string,
+  status: DeliveryStatusUpdate['status'],
+): DeliveryStatusUpdate => ({ family: 'sms', providerMessageId, status })
+
+const email = (
+  providerMessageId: string,
+  status: DeliveryStatusUpdate['status'],
+): DeliveryStatusUpdate => ({ family: 'email', providerMessageId, status })
+
+describe('delivery reports', () => {
+  let h: Harness
+  let worker: DispatchWorker
+  let smsMock: MockProvider
+
+  async function setup(): Promise<void> {
+    smsMock = createMockProvider({ family: 'sms', seed: 1 })
+    h = await createHarness({
+      providers: [smsMock, createMockProvider({ family: 'email', seed: 1 })],
+    })
+    worker = h.dispatchWorker()
+  }
+
+  afterEach(async () => {
+    await h.close()
+  })
+
+  async function round(): Promise<void> {
+    await worker.step()
+    await worker.idle()
+  }
+
+  /** Sends an SMS and dispatches it: sent, as `mock-sms-<id>-1`. */
+  async function sentSms(): Promise<string> {
+    const { id } = await h.parley.send(smsRequest())
+    await round()
+    expect((await h.parley.messages.get(id)).providerMessageId).toBe(
+      `mock-sms-${id}-1`,
+    )
+    return id
+  }
+
+  async function sentEmail(): Promise<string> {
+    const { id } = await h.parley.send(emailRequest(), { channel: 'email' })
+    await round()
+    return id
+  }
+
+  const statusOf = async (id: string) =>
+    (await h.parley.messages.get(id)).status
+
+  it('moves a sent SMS to delivered', async () => {
+    await setup()
+    const id = await sentSms()
+
+    const results = await h.parley.reportDelivery([
+      sms(`mock-sms-${id}-1`, 'delivered'),
+    ])
+
+    expect(results).toEqual([
+      { kind: 'applied', messageId: id, status: 'delivered' },
+    ])
+    expect(await statusOf(id)).toBe('delivered')
+  })
+
+  it('moves a sent SMS to undelivered and a sent email to bounced', async () => {
+    await setup()
+    const smsId = await sentSms()
+    const emailId = await sentEmail()
+
+    await h.parley.reportDelivery([
+      sms(`mock-sms-${smsId}-1`, 'undelivered'),
+      email(`mock-email-${emailId}-1`, 'bounced'),
+    ])
+
+    expect(await statusOf(smsId)).toBe('undelivered')
+    expect(await statusOf(emailId)).toBe('bounced')
+  })
+
+  it('never moves a message backwards: delivered then sent stays delivered', async () => {
+    await setup()
+    const id = await sentSms()
+    await h.parley.reportDelivery([sms(`mock-sms-${id}-1`, 'delivered')])
+
+    const results = await h.parley.reportDelivery([
+      sms(`mock-sms-${id}-1`, 'sent'),
+    ])
+
+    expect(results).toEqual([{ kind: 'unchanged', messageId: id }])
+    expect(await statusOf(id)).toBe('delivered')
+  })
+
+  it('never moves a message out of a terminal state: failed stays failed', async () => {
+    await setup()
+    const id = await sentSms()
+    await h.parley.reportDelivery([sms(`mock-sms-${id}-1`, 'failed')])
+
+    await h.parley.reportDelivery([
+      sms(`mock-sms-${id}-1`, 'delivered'),
+      sms(`mock-sms-${id}-1`, 'undelivered'),
+      sms(`mock-sms-${id}-1`, 'sent'),
+    ])
+
+    expect(await statusOf(id)).toBe('failed')
+  })
+
+  it('changes nothing when the same report comes again', async () => {
+    await setup()
+    const id = await sentSms()
+    const report = sms(`mock-sms-${id}-1`, 'delivered')
+    await h.parley.reportDelivery([report])
+    const before = await messageRow(h.db, id)
+    h.clock.advance(60_000)
+
+    const again = await h.parley.reportDelivery([report, report])
+
+    expect(again).toEqual([
+      { kind: 'unchanged', messageId: id },
+      { kind: 'unchanged', messageId: id },
+    ])
+    expect(await messageRow(h.db, id)).toEqual(before)
+  })
+
+  it('matches a report only within its own family', async () => {
+    await setup()
+    const id = await sentSms()
+
+    const [result] = await h.parley.reportDelivery([
+      email(`mock-sms-${id}-1`, 'delivered'),
+    ])
+
+    expect(result).toEqual({ kind: 'pending' })
+    expect(await statusOf(id)).toBe('sent')
+  })
+
+  it('keeps a report that arrives before the provider id is stored, and applies it when the send stores it', async () => {
+    await setup()
+    const { id } = await h.parley.send(smsRequest())
+
+    const [early] = await h.parley.reportDelivery([
+      sms(`mock-sms-${id}-1`, 'delivered'),
+    ])
+    expect(early).toEqual({ kind: 'pending' })
+    expect(await statusOf(id)).toBe('queued')
+
+    await round()
+
+    expect(await h.parley.messages.get(id)).toMatchObject({
+      status: 'delivered',
+      providerMessageId: `mock-sms-${id}-1`,
+    })
+    const waiting = await h.db.kysely
+      .selectFrom('pending_status_updates')
+      .selectAll()
+      .execute()
+    expect(waiting).toEqual([])
+  })
+
+  it('applies the furthest of several early reports', async () => {
+    await setup()
+    const { id } = await h.parley.send(emailRequest(), { channel: 'email' })
+    await h.parley.reportDelivery([
+      email(`mock-email-${id}-1`, 'sent'),
+      email(`mock-email-${id}-1`, 'bounced'),
+      email(`mock-email-${id}-1`, 'sent'),
+    ])
+
+    await round()
+
+    expect(await statusOf(id)).toBe('bounced')
+  })
+
+  it('keeps an early report for a later attempt until that attempt succeeds', async () => {
+    await setup()
+    smsMock.configure({ errorPct: 100 })
+    const { id } = await h.parley.send(smsRequest())
+    await h.parley.reportDelivery([sms(`mock-sms-${id}-2`, 'delivered')])
+
+    await round()
+    expect(await statusOf(id)).toBe('queued')
+    smsMock.configure({ errorPct: 0 })
+    h.clock.advance(60_000)
+    await round()
+
+    expect(await h.parley.messages.get(id)).toMatchObject({
+      status: 'delivered',
+      attempts: 2,
+      providerMessageId: `mock-sms-${id}-2`,
+    })
+  })
+
+  it('does not let an early sent report hold a message back', async () => {
+    await setup()
+    const { id } = await h.parley.send(smsRequest())
+    await h.parley.reportDelivery([sms(`mock-sms-${id}-1`, 'sent')])
+
+    await round()
+    await h.parley.reportDelivery([sms(`mock-sms-${id}-1`, 'delivered')])
+
+    expect(await statusOf(id)).toBe('delivered')
+  })
+})
+
+describe('provider status vocabularies', () => {
+  it('maps Twilio MessageStatus values as docs/api.md says, in any case', () => {
+    expect(fromTwilioStatus('sent')).toBe('sent')
+    expect(fromTwilioStatus('Delivered')).toBe('delivered')
+    expect(fromTwilioStatus('UNDELIVERED')).toBe('undelivered')
+    expect(fromTwilioStatus('failed')).toBe('failed')
+    expect(fromTwilioStatus('canceled')).toBe('failed')
+    for (const quiet of [
+      'accepted',
+      'scheduled',
+      'queued',
+      'sending',
+      'read',
+      'receiving',
+      'received',
+    ]) {
+      expect(fromTwilioStatus(quiet), quiet).toBeNull()
+    }
+    expect(fromTwilioStatus('exploded')).toBeUndefined()
+  })
+
+  it('maps SendGrid events as docs/api.md says, ignoring engagement events', () => {
+    expect(fromSendGridEvent('delivered')).toBe('delivered')
+    expect(fromSendGridEvent('bounce')).toBe('bounced')
+    expect(fromSendGridEvent('blocked')).toBe('bounced')
+    expect(fromSendGridEvent('dropped')).toBe('failed')
+    for (const quiet of [
+      'processed',
+      'deferred',
+      'open',
+      'click',
+      'spamreport',
+      'unsubscribe',
+      'group_unsubscribe',
+      'group_resubscribe',
+    ]) {
+      expect(fromSendGridEvent(quiet), quiet).toBeNull()
+    }
+    expect(fromSendGridEvent('teleported')).toBeUndefined()
+  })
+
+  it('knows no status by the name of an inherited object property', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'valueOf']) {
+      expect(fromTwilioStatus(name), name).toBeUndefined()
+      expect(fromSendGridEvent(name), name).toBeUndefined()
+    }
+  })
+
+  it('reads the X-Message-Id prefix of a SendGrid sg_message_id', () => {
+    expect(sendGridMessageId('abc123.filter0001.16648.5515E0B88.0')).toBe(
+      'abc123',
+    )
+    expect(sendGridMessageId('abc123')).toBe('abc123')
+  })
+})
