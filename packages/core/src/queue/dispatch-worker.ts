@@ -180,7 +180,13 @@ export class DispatchWorker {
   }
 
   private async attempt(job: ClaimedJob, provider: Provider): Promise<boolean> {
-    const message = await loadOutbound(this.deps.db.kysely, job.messageId)
+    let message: OutboundMessage
+    try {
+      message = await loadOutbound(this.deps.db.kysely, job.messageId)
+    } catch (error) {
+      this.deps.health.release(provider)
+      throw error
+    }
     const attempt = job.attempts + 1
     this.deps.logger.debug('dispatch.attempt_started', {
       message_id: job.messageId,

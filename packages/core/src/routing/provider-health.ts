@@ -93,6 +93,15 @@ export class ProviderHealthBoard {
     }
   }
 
+  /**
+   * Gives back an admission whose call never happened (the job failed
+   * before calling), so that a half-open breaker does not wait forever for
+   * a trial that will not report.
+   */
+  release(provider: Provider): void {
+    this.healthOf(provider).breaker.recordNeutral()
+  }
+
   /** Each provider's breaker state, for gauges and health reports. */
   states(): ReadonlyMap<string, BreakerStateName> {
     const out = new Map<string, BreakerStateName>()
