@@ -49,6 +49,18 @@ export interface ParleyConfig {
    * @default 86400000
    */
   idempotencyTtlMs?: number
+  /** Sends per minute per normalized sender, 1 to 10^9. @default 60 */
+  rateLimitPerSenderPerMin?: number
+  /** API requests per minute per client IP, 1 to 10^9. @default 120 */
+  rateLimitPerIpPerMin?: number
+  /** Webhook requests per minute per client IP, 1 to 10^9. @default 6000 */
+  rateLimitWebhookPerIpPerMin?: number
+  /**
+   * Most buckets the in-memory rate-limit store holds (all limits
+   * together), 1 to 10^8.
+   * @default 100000
+   */
+  rateLimitMaxKeys?: number
 }
 
 /** The configuration with every default filled in, validated and frozen. */
@@ -71,6 +83,10 @@ const DEFAULTS: ResolvedConfig = {
   breakerThreshold: 20,
   breakerOpenMs: 30_000,
   idempotencyTtlMs: 86_400_000,
+  rateLimitPerSenderPerMin: 60,
+  rateLimitPerIpPerMin: 120,
+  rateLimitWebhookPerIpPerMin: 6000,
+  rateLimitMaxKeys: 100_000,
 }
 
 type IntegerOption = Exclude<keyof ParleyConfig, 'defaultRegion'>
@@ -91,6 +107,10 @@ const BOUNDS: Readonly<Record<IntegerOption, readonly [number, number]>> = {
   breakerThreshold: [1, 100_000],
   breakerOpenMs: [0, 86_400_000],
   idempotencyTtlMs: [1000, 2_592_000_000],
+  rateLimitPerSenderPerMin: [1, 1_000_000_000],
+  rateLimitPerIpPerMin: [1, 1_000_000_000],
+  rateLimitWebhookPerIpPerMin: [1, 1_000_000_000],
+  rateLimitMaxKeys: [1, 100_000_000],
 }
 
 /**

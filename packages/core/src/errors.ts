@@ -1,3 +1,5 @@
+import type { RateLimitDecision } from './resilience/rate-limiter.js'
+
 /**
  * Every error that core throws on purpose is a `ParleyError` with a stable
  * `code`. Callers branch on `code` (or the `is…` guards); the server maps
@@ -94,6 +96,21 @@ export class IdempotencyInProgressError extends ParleyError {
       'idempotency_in_progress',
       'a request with this Idempotency-Key is still being processed; retry shortly',
     )
+  }
+}
+
+/** A rate limit refused the request; `decision` says when to retry. */
+export class RateLimitedError extends ParleyError {
+  override readonly name = 'RateLimitedError'
+  /** The refused decision, for `Retry-After` and `RateLimit-*`. */
+  readonly decision: RateLimitDecision
+
+  constructor(what: string, decision: RateLimitDecision) {
+    super(
+      'rate_limited',
+      `too many requests ${what}; retry after ${decision.retryAfterSeconds} s`,
+    )
+    this.decision = decision
   }
 }
 

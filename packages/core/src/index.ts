@@ -8,6 +8,7 @@
 export {
   createParley,
   type IdempotencyOptions,
+  type IngressControls,
   type Parley,
   type ParleyOptions,
   type ReadinessReport,
@@ -26,6 +27,7 @@ export {
   isParleyError,
   isValidationError,
   NoRouteError,
+  RateLimitedError,
   NotFoundError,
   ParleyError,
   type ParleyErrorCode,
@@ -114,3 +116,18 @@ export {
   CircuitBreaker,
   type CircuitBreakerOptions,
 } from './resilience/circuit-breaker.js'
+export {
+  DEFAULT_RATE_LIMIT_MAX_KEYS,
+  MemoryRateLimitStore,
+  type MemoryRateLimitStoreOptions,
+} from './resilience/memory-rate-limit-store.js'
+export type {
+  BucketShape,
+  BucketTake,
+  RateLimitStore,
+} from './resilience/rate-limit-store.js'
+export {
+  type RateLimitDecision,
+  RateLimiter,
+  type RateLimiterOptions,
+} from './resilience/rate-limiter.js'

@@ -4,11 +4,18 @@ import {
   type ResolvedConfig,
   resolveConfig,
 } from './config.js'
+import { MemoryRateLimitStore } from './resilience/memory-rate-limit-store.js'
+import type { RateLimitStore } from './resilience/rate-limit-store.js'
+import {
+  type RateLimitDecision,
+  RateLimiter,
+} from './resilience/rate-limiter.js'
 import {
   IdempotencyInProgressError,
   IdempotencyKeyReusedError,
   NoRouteError,
   NotFoundError,
+  RateLimitedError,
   UnavailableError,
   ValidationError,
 } from './errors.js'
@@ -85,6 +92,11 @@ export interface ParleyOptions {
    * @default true
    */
   migrate?: boolean
+  /**
+   * Where rate-limit buckets live.
+   * @default an in-memory store of `rateLimitMaxKeys` buckets
+   */
+  rateLimitStore?: RateLimitStore
 }
 
 /** Options of {@link Parley.send}. */
@@ -131,6 +143,8 @@ export interface SendResult {
   readonly conversationId: string
   /** True when this is the stored result of an earlier identical call. */
   readonly replayed: boolean
+  /** The sender's rate-limit state after this call. */
+  readonly rateLimit: RateLimitDecision
 }
 
 /** An accepted inbound payload. */
@@ -149,6 +163,20 @@ export interface StopOptions {
    * @default 15000
    */
   graceMs?: number
+}
+
+/** What an HTTP edge reports to, and asks of, Parley. */
+export interface IngressControls {
+  /**
+   * Takes a token from a client's bucket (`key` identifies the client,
+   * e.g. its IP) under the API or the webhook limit. A refusal moves the
+   * `rate_limited` counter.
+   */
+  limitClient(key: string, kind: 'api' | 'webhook'): Promise<RateLimitDecision>
+  /** Counts a request the edge's global breaker short-circuited. */
+  breakerShortCircuited(): void
+  /** Counts a state change of the edge's global breaker. */
+  breakerTransitioned(): void
 }
 
 /** Readiness of an instance. */
@@ -199,6 +227,11 @@ export interface Parley {
   }
   /** The live counters. */
   readonly metrics: { snapshot(): MetricsSnapshot }
+  /**
+   * What an HTTP edge in front of Parley uses: the per-client limits and
+   * the counters of its own global breaker.
+   */
+  readonly ingress: IngressControls
   /** Starts the dispatch and inbound workers. */
   start(): Promise<void>
   /**
@@ -236,6 +269,7 @@ class ParleyInstance implements Parley {
   readonly messages: Parley['messages']
   readonly deadLetters: Parley['deadLetters']
   readonly metrics: Metrics
+  readonly ingress: IngressControls
 
   private readonly db: ParleyDatabase
   private readonly registry: ProviderRegistry
@@ -245,6 +279,11 @@ class ParleyInstance implements Parley {
   private readonly committer: GroupCommitter
   private readonly dispatch: DispatchWorker
   private readonly inbound: InboundWorker
+  private readonly limiters: {
+    readonly sender: RateLimiter
+    readonly api: RateLimiter
+    readonly webhook: RateLimiter
+  }
   private stopping = false
   private started = false
 
@@ -298,6 +337,32 @@ class ParleyInstance implements Parley {
       list: (queue, request) => this.listDeadLetters(queue, request),
       retry: (queue, id) => this.retryDeadLetter(queue, id),
     }
+    this.limiters = createLimiters(config, this.clock, options, this.logger)
+    this.ingress = {
+      limitClient: (key, kind) => this.limitClient(key, kind),
+      breakerShortCircuited: () => this.events.emit('ingress.breaker_open', {}),
+      breakerTransitioned: () =>
+        this.events.emit('ingress.breaker_transition', {}),
+    }
+  }
+
+  private async limitClient(
+    key: string,
+    kind: 'api' | 'webhook',
+  ): Promise<RateLimitDecision> {
+    const decision = await this.limiters[kind].take(`${kind}:${key}`)
+    if (!decision.allowed)
+      this.events.emit('ingress.rate_limited', { scope: 'ip' })
+    return decision
+  }
+
+  private async limitSender(participant: string): Promise<RateLimitDecision> {
+    const decision = await this.limiters.sender.take(`sender:${participant}`)
+    if (!decision.allowed) {
+      this.events.emit('ingress.rate_limited', { scope: 'sender' })
+      throw new RateLimitedError('from this sender', decision)
+    }
+    return decision
   }
 
   async reportDelivery(
@@ -331,6 +396,7 @@ class ParleyInstance implements Parley {
       this.events.emit('routing.invalid', { family })
       throw new NoRouteError(family)
     }
+    const rateLimit = await this.limitSender(message.fromParticipant)
     const outcome = await this.idempotently(
       request,
       options,
@@ -341,11 +407,12 @@ class ParleyInstance implements Parley {
         conversationId: threaded.conversationId,
       }),
     )
-    if (outcome.replayed) return { ...outcome.result, replayed: true }
+    if (outcome.replayed)
+      return { ...outcome.result, replayed: true, rateLimit }
     const threaded = outcome.written
     this.emitThreaded(threaded.createdConversation, threaded.conversationId)
     this.dispatch.wake()
-    return { ...outcome.result, replayed: false }
+    return { ...outcome.result, replayed: false, rateLimit }
   }
 
   async receive(
@@ -616,6 +683,26 @@ function checkLeaseCoversCalls(
         `config.leaseMs must exceed the longest provider call (${provider.name}: ${callMs} ms) by at least 1000, got ${config.leaseMs}`,
       )
     }
+  }
+}
+
+function createLimiters(
+  config: ResolvedConfig,
+  clock: Clock,
+  options: ParleyOptions,
+  logger: Logger,
+) {
+  // One store for every limit, keys prefixed, so that rateLimitMaxKeys
+  // bounds them all together.
+  const store =
+    options.rateLimitStore ??
+    new MemoryRateLimitStore({ maxKeys: config.rateLimitMaxKeys, logger })
+  const limiter = (limitPerMinute: number) =>
+    new RateLimiter({ limitPerMinute, store, clock })
+  return {
+    sender: limiter(config.rateLimitPerSenderPerMin),
+    api: limiter(config.rateLimitPerIpPerMin),
+    webhook: limiter(config.rateLimitWebhookPerIpPerMin),
   }
 }
 

@@ -59,6 +59,10 @@ describe('resolveConfig', () => {
       breakerThreshold: 20,
       breakerOpenMs: 30_000,
       idempotencyTtlMs: 86_400_000,
+      rateLimitPerSenderPerMin: 60,
+      rateLimitPerIpPerMin: 120,
+      rateLimitWebhookPerIpPerMin: 6000,
+      rateLimitMaxKeys: 100_000,
     })
   })
 

@@ -37,7 +37,8 @@ export interface RateLimitDecision {
   readonly remaining: number
   /**
    * Whole seconds, rounded up, until the bucket is full again if the key
-   * makes no more requests; 0 when it is full (`RateLimit-Reset`).
+   * makes no more requests (`RateLimit-Reset`); at least 1 after any
+   * request, since a request always leaves the bucket short of full.
    */
   readonly resetSeconds: number
   /**
