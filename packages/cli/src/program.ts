@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander'
 
 import { registerConversationsCommand } from './commands/conversations.js'
+import { registerDeadLettersCommand } from './commands/dead-letters.js'
 import { example } from './commands/help-text.js'
 import { registerMessagesCommand } from './commands/messages.js'
 import { registerMockProviderCommand } from './commands/mock-provider.js'
+import { registerReceiveCommand } from './commands/receive.js'
 import { registerSendCommand } from './commands/send.js'
 import { registerServeCommand } from './commands/serve.js'
 import { formatErrorReport } from './format/error-report.js'
@@ -42,8 +44,10 @@ export function createProgram(output: CliOutput = processOutput): Command {
   // come after them.
   registerServeCommand(program)
   registerSendCommand(program, output)
+  registerReceiveCommand(program, output)
   registerConversationsCommand(program, output)
   registerMessagesCommand(program, output)
+  registerDeadLettersCommand(program, output)
   registerMockProviderCommand(program, output)
   return program
 }

@@ -5,7 +5,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 
 /** A request the fake server received. */
 export interface RecordedRequest {
@@ -57,6 +57,40 @@ export async function startFakeServer(): Promise<FakeServer> {
     answerWith: (next) => void (handler = next),
     close: () => close(server),
   }
+}
+
+/**
+ * A handler that answers by method and path, such as
+ * `'POST /api/dead-letters/dispatch/7/retry'` (the query string is left out
+ * of the match), and 404 `not_found` for anything else.
+ */
+export function answerByRoute(
+  table: Readonly<Record<string, FakeAnswer>>,
+): FakeHandler {
+  return (request) => {
+    const path = request.url.split('?')[0] ?? ''
+    return table[`${request.method} ${path}`] ?? notFound(request)
+  }
+}
+
+/** The last request `server` received, with its body parsed as JSON. */
+export function lastRequest(
+  server: FakeServer,
+): RecordedRequest & { json: unknown } {
+  const request = server.requests.at(-1)
+  if (request === undefined) throw new Error('the server got no request')
+  const json: unknown =
+    request.body === '' ? undefined : JSON.parse(request.body)
+  return { ...request, json }
+}
+
+/** A loopback URL where nothing listens: a port that was just free. */
+export async function deadServerUrl(): Promise<string> {
+  const probe = createNetServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise((resolve) => probe.close(resolve))
+  return `http://127.0.0.1:${port}`
 }
 
 async function record(request: IncomingMessage): Promise<RecordedRequest> {

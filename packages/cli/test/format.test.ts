@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { displayWidth } from '../src/format/display-width.js'
+import { cutToWidth, displayWidth } from '../src/format/display-width.js'
 import { formatPageFooter } from '../src/format/page-footer.js'
 import { toPrintable } from '../src/format/printable.js'
 import { formatTable } from '../src/format/table.js'
@@ -70,6 +70,51 @@ describe('formatTable', () => {
     ])
   })
 
+  it('cuts the last column so that lines fit maxWidth', () => {
+    const table = formatTable(
+      [{ header: 'ID', align: 'right' }, { header: 'ERROR' }],
+      [
+        ['7', 'short'],
+        ['12', 'connection refused by the provider'],
+      ],
+      { maxWidth: 16 },
+    )
+
+    expect(table.split('\n')).toEqual([
+      'ID  ERROR',
+      ' 7  short',
+      '12  connection…',
+    ])
+  })
+
+  it('keeps at least 10 columns, and the heading, when cutting', () => {
+    const rows = [['1', 'connection refused by the provider']]
+
+    const short = formatTable(
+      [{ header: 'A VERY LONG ID' }, { header: 'ERROR' }],
+      rows,
+      { maxWidth: 20 },
+    )
+    const long = formatTable(
+      [{ header: 'A VERY LONG ID' }, { header: 'LAST ERROR MESSAGE' }],
+      rows,
+      { maxWidth: 20 },
+    )
+
+    expect(short.split('\n')[1]).toBe('1               connectio…')
+    expect(long.split('\n')[1]).toBe('1               connection refuse…')
+  })
+
+  it('cuts the printable text, never the escapes it replaced', () => {
+    const table = formatTable(
+      [{ header: 'ID' }, { header: 'ERROR' }],
+      [['1', 'a\u001b[31mred\nline that goes on']],
+      { maxWidth: 16 },
+    )
+
+    expect(table.split('\n')[1]).toBe('1   a\ufffd[31mred l…')
+  })
+
   it('rejects a row whose length does not match the columns', () => {
     expect(() => formatTable([{ header: 'A' }], [['1', '2']])).toThrow(
       new RangeError('row 0 has 2 cells; the table has 1 columns'),
@@ -88,6 +133,23 @@ describe('displayWidth', () => {
     ['cafe\u0301', 4],
   ])('gives %j a width of %i', (text, width) => {
     expect(displayWidth(text)).toBe(width)
+  })
+})
+
+describe('cutToWidth', () => {
+  it.each([
+    ['connection refused', 18, 'connection refused'],
+    ['connection refused', 17, 'connection refus…'],
+    ['connection refused', 12, 'connection…'],
+    ['connection refused', 10, 'connectio…'],
+    ['日本語テキスト', 7, '日本語…'],
+    ['👍🏽 ok then', 4, '👍🏽…'],
+    ['cafe\u0301 au lait', 5, 'cafe\u0301…'],
+    ['abc', 1, '…'],
+    ['abc', 0, ''],
+  ])('cuts %j to %i columns as %j', (text, width, cut) => {
+    expect(cutToWidth(text, width)).toBe(cut)
+    expect(displayWidth(cut)).toBeLessThanOrEqual(width)
   })
 })
 

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { type ParleyConfig, resolveConfig } from '@parley/core'
+import { type EdgeConfig, readEdgeConfig } from './edge-config.js'
 import {
   type ProviderSettings,
   readProviderSettings,
@@ -31,6 +32,8 @@ export interface ServerConfig {
   readonly shutdownGraceMs: number
   /** Tuning passed to core. */
   readonly core: ParleyConfig
+  /** API keys, proxies, webhook signatures and the global breaker. */
+  readonly edge: EdgeConfig
 }
 
 /** A bad environment variable; the message names it. */
@@ -90,6 +93,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     shutdownGraceMs:
       read.integer('API_SHUTDOWN_GRACE_SECS', 15, 0, 3600) * 1000,
     core: checkCoreConfig(readCoreConfig(read), extraCallMs),
+    edge: readEdgeConfig(read),
   }
 }
 
@@ -208,6 +212,32 @@ function readCoreConfig(read: EnvReader): ParleyConfig {
       100_000,
     ),
     breakerOpenMs: read.integer('API_BREAKER_OPEN_SECS', 30, 0, 86_400) * 1000,
+    idempotencyTtlMs:
+      read.integer('API_IDEMPOTENCY_TTL_SECS', 86_400, 1, 2_592_000) * 1000,
+    rateLimitPerIpPerMin: read.integer(
+      'API_RATE_LIMIT_PER_IP_PER_MIN',
+      120,
+      1,
+      1_000_000_000,
+    ),
+    rateLimitPerSenderPerMin: read.integer(
+      'API_RATE_LIMIT_PER_SENDER_PER_MIN',
+      60,
+      1,
+      1_000_000_000,
+    ),
+    rateLimitWebhookPerIpPerMin: read.integer(
+      'API_RATE_LIMIT_WEBHOOK_PER_IP_PER_MIN',
+      6000,
+      1,
+      1_000_000_000,
+    ),
+    rateLimitMaxKeys: read.integer(
+      'API_RATE_LIMIT_MAX_KEYS',
+      100_000,
+      1,
+      100_000_000,
+    ),
   }
 }
 

@@ -9,6 +9,9 @@ import {
 import { openSqlite } from '@parley/core/sqlite'
 import { ConfigError, type ServerConfig } from './config.js'
 import { createApp } from './http/app.js'
+import type { Edge } from './http/edge.js'
+import { installCheckContinue } from './http/expect-continue.js'
+import { GlobalBreaker } from './http/global-breaker.js'
 import { buildProviders } from './providers.js'
 
 /** A listening Parley server. */
@@ -53,6 +56,7 @@ export async function startServer(
   const app = createApp({
     parley,
     mocks,
+    edge: createEdge(config, parley, logger),
     logger,
     maxBodyBytes: config.maxBodyBytes,
     bodyTimeoutMs: config.bodyTimeoutMs,
@@ -63,6 +67,7 @@ export async function startServer(
     response.once('close', () => requests.leave())
     app(request, response)
   })
+  installCheckContinue(server, { maxBodyBytes: config.maxBodyBytes })
   try {
     await listen(server, config.port, config.host)
   } catch (error) {
@@ -96,6 +101,44 @@ export async function startServer(
 
 // A file that cannot be opened (a folder, not a database, no permission)
 // is a bad DATABASE_URL: say so by the variable's name.
+function createEdge(
+  config: ServerConfig,
+  parley: Parley,
+  logger: Logger,
+): Edge {
+  const breaker = new GlobalBreaker({
+    threshold: config.edge.globalBreaker.threshold,
+    openMs: config.edge.globalBreaker.openMs,
+    onTransition: (from, to) => {
+      parley.ingress.breakerTransitioned()
+      logger.warn('http.global_breaker_transition', { from, to })
+    },
+    onShortCircuit: () => parley.ingress.breakerShortCircuited(),
+  })
+  warnAboutOpenDoors(config, logger)
+  return { config: config.edge, breaker }
+}
+
+function warnAboutOpenDoors(config: ServerConfig, logger: Logger): void {
+  const { apiKeys, smsWebhookToken, emailWebhookSecret, sendgridPublicKey } =
+    config.edge
+  const unsigned = [
+    smsWebhookToken === undefined && 'SMS webhooks and status callbacks',
+    emailWebhookSecret === undefined && 'email webhooks',
+    sendgridPublicKey === undefined && 'email event callbacks',
+  ].filter((item): item is string => typeof item === 'string')
+  if (apiKeys.length > 0 && unsigned.length > 0) {
+    logger.warn('security.webhooks_unsigned', {
+      message: `API keys are set but these webhooks accept unsigned posts: ${unsigned.join(', ')}`,
+    })
+  }
+  if (apiKeys.length === 0) {
+    logger.warn('security.api_open', {
+      message: 'API_KEYS is not set: the API accepts requests without a key',
+    })
+  }
+}
+
 function openDatabase(config: ServerConfig): ParleyDatabase {
   try {
     return openSqlite({

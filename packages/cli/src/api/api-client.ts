@@ -60,6 +60,23 @@ export class ApiClient {
     return this.#request(path, { method: 'post', json: body, headers })
   }
 
+  /**
+   * Sends a JSON document that is already serialized, byte for byte as
+   * given: for a body that a signature must cover exactly, such as a
+   * webhook's.
+   */
+  postSerialized<Body>(
+    path: string,
+    json: string,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<Body>> {
+    return this.#request(path, {
+      method: 'post',
+      body: json,
+      headers: { 'content-type': 'application/json', ...headers },
+    })
+  }
+
   /** Reads `path` (relative to the base URL) with a query string. */
   get<Body>(
     path: string,

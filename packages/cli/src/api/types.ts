@@ -51,3 +51,36 @@ export interface MessageItem {
   timestamp: string
   status: string
 }
+
+/** The two queues that keep dead letters. */
+export type QueueName = 'dispatch' | 'inbound'
+
+/** An item of `GET /api/dead-letters?queue=`. */
+export interface DeadLetterItem {
+  queue: QueueName
+  /** The dispatch job's or inbound event's id; the replay takes it. */
+  id: string
+  /** The outbound message (dispatch), or the threaded one if any (inbound). */
+  message_id: string | null
+  /** The webhook's provider id (inbound); `null` for dispatch. */
+  provider_message_id: string | null
+  attempts: number
+  /** Why the last attempt failed. */
+  last_error: string | null
+  /** When it was dead-lettered. */
+  failed_at: string
+}
+
+/** The 202 answer to `POST /api/dead-letters/{queue}/{id}/retry`. */
+export interface RetryAcceptedBody {
+  status: 'accepted'
+  queue: QueueName
+  id: string
+}
+
+/** The 202 answer to an inbound webhook. */
+export interface WebhookAcceptedBody {
+  status: 'accepted'
+  /** Present when the provider's id was seen before: nothing was stored. */
+  duplicate?: boolean
+}

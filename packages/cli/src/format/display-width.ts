@@ -1,5 +1,8 @@
 const graphemes = new Intl.Segmenter('en', { granularity: 'grapheme' })
 
+// Marks where `cutToWidth` cut; it takes one column.
+const ellipsis = '\u2026'
+
 // Combining marks and format characters (zero-width joiner, variation
 // selectors...) take no column of their own.
 const zeroWidth = /^[\p{Mn}\p{Me}\p{Cf}]+$/u
@@ -29,6 +32,29 @@ export function displayWidth(text: string): number {
     width += graphemeWidth(segment)
   }
   return width
+}
+
+/**
+ * Cuts `text` to at most `width` terminal columns, ending it with `…` when
+ * anything was cut. Cuts between graphemes, never inside one, so an emoji
+ * or an accented letter is kept whole or left out. Expects printable text.
+ *
+ * @example
+ * cutToWidth('connection refused', 10) // 'connectio…'
+ */
+export function cutToWidth(text: string, width: number): string {
+  if (displayWidth(text) <= width) return text
+  if (width < 1) return ''
+
+  let kept = ''
+  let used = 0
+  for (const { segment } of graphemes.segment(text)) {
+    const next = used + graphemeWidth(segment)
+    if (next > width - 1) break
+    kept += segment
+    used = next
+  }
+  return kept.trimEnd() + ellipsis
 }
 
 function graphemeWidth(grapheme: string): number {

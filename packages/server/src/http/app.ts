@@ -5,7 +5,26 @@ import {
   type Logger,
   type MockProvider,
   type Parley,
+  type RateLimitDecision,
+  RateLimitedError,
 } from '@parley/core'
+import {
+  authenticate,
+  type Edge,
+  limitClient,
+  pathKindOf,
+  RateLimitedHttpError,
+  verifyWebhook,
+} from './edge.js'
+import {
+  type BreakerPass,
+  breakerOpenError,
+  requestOutcome,
+} from './global-breaker.js'
+import {
+  closestToExhaustion,
+  setRateLimitHeaders,
+} from './rate-limit-headers.js'
 import { readBody } from './body.js'
 import { HANDLERS, type HandlerInput } from './handlers.js'
 import { HttpError } from './http-error.js'
@@ -29,6 +48,12 @@ export interface AppOptions {
   readonly bodyTimeoutMs: number
   /** True once shutdown began: new requests get 503. */
   readonly isShuttingDown: () => boolean
+  /**
+   * The edge: global breaker, per-client limits, API keys and webhook
+   * signatures. Without it none of these apply (for embedding behind an
+   * edge of one's own).
+   */
+  readonly edge?: Edge
 }
 
 /** A `node:http` request listener serving the Parley API. */
@@ -37,23 +62,35 @@ export type RequestListener = (
   response: ServerResponse,
 ) => void
 
+// What one request learned on its way through the pipeline.
+interface RequestState {
+  pass?: BreakerPass
+  clientLimit?: RateLimitDecision
+  error?: unknown
+}
+
 /**
  * Builds the request listener. Each request runs the pipeline of DESIGN
- * section 4 in order: request id, shutdown check, method and route,
- * `Accept` and `Content-Type`, body (size limit, read timeout), parse,
- * then the handler (validation and the write happen in core).
+ * section 4 in order: request id; shutdown check; the global breaker and
+ * the per-client limit (API and webhook paths, before the body is read);
+ * API key; method and route; `Accept` and `Content-Type`; body (size limit,
+ * read timeout); webhook signature; parse; then the handler, where core
+ * validates, applies the per-sender limit and idempotency, and writes.
  */
 export function createApp(options: AppOptions): RequestListener {
   return (request, response) => {
     const started = performance.now()
     const requestId = requestIdOf(request)
+    const state: RequestState = {}
     setCommonHeaders(response, requestId)
     response.on('finish', () =>
       logRequest(options.logger, request, response, requestId, started),
     )
-    handle(options, request, response).catch((error: unknown) =>
-      fail(options.logger, request, response, requestId, error),
-    )
+    response.once('close', () => settleBreaker(options, response, state))
+    handle(options, request, response, state).catch((error: unknown) => {
+      state.error = error
+      fail(options.logger, request, response, requestId, error, state)
+    })
   }
 }
 
@@ -61,18 +98,56 @@ async function handle(
   options: AppOptions,
   request: IncomingMessage,
   response: ServerResponse,
+  state: RequestState,
 ): Promise<void> {
   const url = requestUrl(request.url ?? '/')
+  if (options.isShuttingDown()) refuseWhileStopping(url.pathname, response)
+  const keyId = await passEdge(options, request, url.pathname, state)
   const route = findRoute(request.method ?? 'GET', url.pathname)
-  if (options.isShuttingDown()) refuseWhileStopping(route.route, response)
   checkAcceptsJson(request)
-  const input = await readInput(options, request, route.route, url)
+  const input = await readInput(options, request, route.route, url, keyId)
   const context = { parley: options.parley, mocks: options.mocks ?? [] }
   const result = await HANDLERS[route.route.name](context, {
     ...input,
     params: route.params,
   })
+  setRateLimitHeaders(
+    response,
+    closestToExhaustion([state.clientLimit, result.rateLimit]),
+  )
   sendJson(request, response, result.status, result.body, result.headers)
+}
+
+// The global breaker, the per-client limit and the API key, for API and
+// webhook paths; health, readiness and metrics bypass them all.
+async function passEdge(
+  options: AppOptions,
+  request: IncomingMessage,
+  pathname: string,
+  state: RequestState,
+): Promise<string> {
+  const edge = options.edge
+  const kind = pathKindOf(pathname)
+  if (!edge || kind === 'operations') return '-'
+  const admission = edge.breaker.admit()
+  if (!admission.allowed) throw breakerOpenError(admission)
+  state.pass = admission
+  state.clientLimit = await limitClient(options.parley, edge, request, kind)
+  return authenticate(edge, request, kind)
+}
+
+function settleBreaker(
+  options: AppOptions,
+  response: ServerResponse,
+  state: RequestState,
+): void {
+  if (!options.edge || !state.pass) return
+  const outcome = requestOutcome({
+    status: response.statusCode,
+    error: state.error,
+    shuttingDown: options.isShuttingDown(),
+  })
+  options.edge.breaker.settle(state.pass, outcome)
 }
 
 // Origin-form targets ('/path?query') are resolved against a fixed base by
@@ -90,8 +165,8 @@ function requestUrl(target: string): URL {
 // While shutting down, liveness and metrics keep answering (the process
 // still serves them truthfully); everything else, readiness included, is
 // refused so that clients and load balancers move on.
-function refuseWhileStopping(route: Route, response: ServerResponse): void {
-  if (route.name === 'healthz' || route.name === 'metrics') return
+function refuseWhileStopping(pathname: string, response: ServerResponse): void {
+  if (pathname === '/healthz' || pathname === '/metrics') return
   response.setHeader('Connection', 'close')
   throw new HttpError('unavailable', 'the server is shutting down', {
     'Retry-After': '5',
@@ -119,13 +194,14 @@ async function readInput(
   request: IncomingMessage,
   route: Route,
   url: URL,
+  keyId: string,
 ): Promise<Omit<HandlerInput, 'params'>> {
   const receivedAt = Date.now()
   const common = {
     query: url.searchParams,
     receivedAt,
     idempotencyKey: headerValue(request, 'idempotency-key'),
-    idempotencyScope: `http:${route.name}:-`,
+    idempotencyScope: `http:${route.name}:${keyId}`,
   }
   if (!route.bodies) return { ...common, body: undefined }
   const bodyType = checkContentType(request, route.bodies)
@@ -133,6 +209,7 @@ async function readInput(
     maxBytes: options.maxBodyBytes,
     timeoutMs: options.bodyTimeoutMs,
   })
+  if (options.edge) verifyWebhook(options.edge, route.name, request, bytes)
   return { ...common, body: parseBody(bytes, bodyType), bodyType }
 }
 
@@ -150,8 +227,13 @@ function fail(
   response: ServerResponse,
   requestId: string,
   error: unknown,
+  state: RequestState,
 ): void {
   const httpError = toHttpError(error)
+  setRateLimitHeaders(
+    response,
+    closestToExhaustion([state.clientLimit, refusedDecision(error)]),
+  )
   if (httpError.code === 'internal') {
     logger.error('http.internal_error', {
       request_id: requestId,
@@ -172,6 +254,12 @@ function fail(
     response.setHeader('Connection', 'close')
   }
   sendError(request, response, httpError, requestId)
+}
+
+function refusedDecision(error: unknown): RateLimitDecision | undefined {
+  if (error instanceof RateLimitedHttpError) return error.decision
+  if (error instanceof RateLimitedError) return error.decision
+  return undefined
 }
 
 function toHttpError(error: unknown): HttpError {

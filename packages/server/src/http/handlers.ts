@@ -4,6 +4,7 @@ import type {
   MessageDetail,
   MockProvider,
   Parley,
+  RateLimitDecision,
 } from '@parley/core'
 import {
   emailEvents,
@@ -38,6 +39,8 @@ export interface HandlerResult {
   readonly body: unknown
   /** Extra response headers. */
   readonly headers?: Readonly<Record<string, string>>
+  /** The per-sender limit's state, when one applied. */
+  readonly rateLimit?: RateLimitDecision
 }
 
 const REPLAYED = { 'Idempotent-Replayed': 'true' } as const
@@ -104,6 +107,7 @@ async function send(
       conversation_id: result.conversationId,
     },
     headers: result.replayed ? REPLAYED : undefined,
+    rateLimit: result.rateLimit,
   }
 }
 

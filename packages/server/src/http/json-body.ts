@@ -10,7 +10,7 @@
  * - the keys `__proto__`, `constructor` and `prototype`, the handles of
  *   prototype pollution in code that merges objects;
  * - nesting deeper than {@link MAX_JSON_DEPTH} objects and arrays;
- * - a number beyond ±(2^53 − 1), or one too large to be finite. Past
+ * - a number larger in magnitude than 2^53 − 1 (infinite ones included). Past
  *   `Number.MAX_SAFE_INTEGER` a double no longer holds every integer, so an
  *   id sent as a large number would be stored silently altered. The rule
  *   looks at the value, not the notation: `1e300` and
@@ -77,8 +77,9 @@ class StrictJsonParser {
   parseDocument(): unknown {
     const value = this.parseValue(0)
     this.skipWhitespace()
-    if (this.pos < this.text.length)
+    if (this.pos < this.text.length) {
       this.syntaxError('unexpected data after the JSON value')
+    }
     return value
   }
 
@@ -253,8 +254,9 @@ class StrictJsonParser {
 
   private checkDepth(depth: number): void {
     if (depth <= MAX_JSON_DEPTH) return
+    const where = this.pathText(depth - 1)
     this.refuse(
-      `nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels at ${this.pathText(depth - 1)}`,
+      `nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels at ${where}`,
     )
   }
 
@@ -275,8 +277,9 @@ class StrictJsonParser {
   private unsafeNumber(start: number, depth: number): never {
     const written = shorten(this.text.slice(start, this.pos))
     return this.refuse(
-      `has the number ${written} at ${this.pathText(depth)}, beyond ` +
-        '±(2^53 - 1) where numbers lose precision; send large ids as strings',
+      `has the number ${written} at ${this.pathText(depth)}, larger in ` +
+        'magnitude than 2^53 - 1, past which numbers lose precision; ' +
+        'send large ids as strings',
     )
   }
 

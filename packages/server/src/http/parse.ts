@@ -1,4 +1,5 @@
 import { HttpError } from './http-error.js'
+import { parseJsonText } from './json-body.js'
 import type { BodyType } from './negotiate.js'
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
@@ -12,18 +13,16 @@ export function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
-/** Parses a JSON body (UTF-8, BOM ignored) or throws 400 invalid_json. */
+/**
+ * Parses a JSON body (strict UTF-8, BOM ignored) with the strict rules of
+ * {@link parseJsonText}, or throws 400 invalid_json.
+ */
 export function parseJson(bytes: Uint8Array): unknown {
   const text = decodeUtf8(bytes)
   if (text.trim() === '') {
     throw new HttpError('invalid_json', 'the request body is empty')
   }
-  try {
-    return JSON.parse(text)
-  } catch (error) {
-    const detail = error instanceof Error ? `: ${error.message}` : ''
-    throw new HttpError('invalid_json', `the request body is not JSON${detail}`)
-  }
+  return parseJsonText(text)
 }
 
 /** Parses a body of the given type into a plain object or value. */

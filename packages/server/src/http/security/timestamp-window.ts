@@ -2,9 +2,7 @@ import { type Rejection, rejected } from './verification.js'
 
 /** Why a signed timestamp was refused. */
 export type TimestampFailure =
-  | 'malformed_timestamp'
-  | 'stale_timestamp'
-  | 'future_timestamp'
+  'malformed_timestamp' | 'stale_timestamp' | 'future_timestamp'
 
 /**
  * Default tolerance of signed timestamps, in seconds, in both directions:
@@ -27,7 +25,10 @@ export function checkTimestamp(
   toleranceSeconds: number,
 ): number | Rejection<TimestampFailure> {
   if (!UNIX_SECONDS.test(text)) {
-    return rejected('malformed_timestamp', 'the signature timestamp is malformed')
+    return rejected(
+      'malformed_timestamp',
+      'the signature timestamp is malformed',
+    )
   }
   const timestamp = Number(text)
   const now = Math.floor(nowMs / 1000)
@@ -35,7 +36,10 @@ export function checkTimestamp(
     return rejected('stale_timestamp', 'the signature timestamp is too old')
   }
   if (timestamp - now > toleranceSeconds) {
-    return rejected('future_timestamp', 'the signature timestamp is in the future')
+    return rejected(
+      'future_timestamp',
+      'the signature timestamp is in the future',
+    )
   }
   return timestamp
 }

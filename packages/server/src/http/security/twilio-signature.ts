@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto'
-import { parse, stringify } from 'node:querystring'
 import { constantTimeEqual, sha256 } from './constant-time.js'
+import { urlVariants } from './twilio-url-variants.js'
 import { ACCEPTED, rejected, type Verification } from './verification.js'
 
 /** The header Twilio signs its webhooks with (lower-case, as in Node). */
@@ -12,8 +12,7 @@ export const TWILIO_SIGNATURE_HEADER = 'x-twilio-signature'
  * as `parseForm`'s does not and would fail the check for repeated names.
  */
 export type TwilioParams =
-  | URLSearchParams
-  | Readonly<Record<string, string | readonly string[]>>
+  URLSearchParams | Readonly<Record<string, string | readonly string[]>>
 
 /** A request as Twilio signs it. */
 export interface TwilioRequest {
@@ -70,24 +69,32 @@ const FORM_TYPE = 'application/x-www-form-urlencoded'
  * WHATWG-normalized (plus its legacy `querystring` re-encoding), each with
  * and without the port, since Twilio may sign `https://host:443/...` or
  * `https://host/...`. Every comparison is constant-time.
+ *
+ * @throws TypeError when the request lacks what its content type needs:
+ *   `form` or `rawBody` for a form, `rawBody` otherwise.
  */
 export function verifyTwilioSignature(
   options: VerifyTwilioOptions,
 ): Verification<TwilioFailure> {
+  const form = isFormType(options.contentType)
+  const params = form ? paramString(formOf(options)) : ''
+  const body = form ? undefined : bodyOf(options)
+
   const signature = options.signature?.trim() ?? ''
   if (signature === '') {
     return rejected('missing_signature', 'the X-Twilio-Signature is missing')
   }
   if (!SIGNATURE_FORMAT.test(signature)) {
-    return rejected('malformed_signature', 'the X-Twilio-Signature is malformed')
+    return rejected(
+      'malformed_signature',
+      'the X-Twilio-Signature is malformed',
+    )
   }
 
-  const form = isFormType(options.contentType)
-  const params = form ? paramString(formOf(options)) : ''
   if (!signsAnyUrl(options.authToken, signature, options.url, params)) {
     return rejected('signature_mismatch', 'the X-Twilio-Signature is not valid')
   }
-  return form ? ACCEPTED : checkBodyHash(options.url, bodyOf(options))
+  return body === undefined ? ACCEPTED : checkBodyHash(options.url, body)
 }
 
 /**
@@ -105,10 +112,13 @@ export function signTwilioRequest(options: SignTwilioOptions): {
 } {
   if (isFormType(options.contentType)) {
     const params = paramString(formOf(options))
-    return { url: options.url, signature: hmacSha1(options, options.url + params) }
+    return {
+      url: options.url,
+      signature: hmacSha1(options.authToken, options.url + params),
+    }
   }
   const url = withBodyHash(options.url, twilioBodyHash(bodyOf(options)))
-  return { url, signature: hmacSha1(options, url) }
+  return { url, signature: hmacSha1(options.authToken, url) }
 }
 
 /**
@@ -120,7 +130,7 @@ export function twilioSignature(
   url: string,
   params: TwilioParams = {},
 ): string {
-  return hmacSha1({ authToken }, url + paramString(params))
+  return hmacSha1(authToken, url + paramString(params))
 }
 
 /** The `bodySHA256` value of a body: its SHA-256 in lower-case hex. */
@@ -128,10 +138,8 @@ export function twilioBodyHash(rawBody: Uint8Array): string {
   return sha256(rawBody).toString('hex')
 }
 
-function hmacSha1(key: { readonly authToken: string }, data: string): string {
-  return createHmac('sha1', key.authToken)
-    .update(data, 'utf8')
-    .digest('base64')
+function hmacSha1(authToken: string, data: string): string {
+  return createHmac('sha1', authToken).update(data, 'utf8').digest('base64')
 }
 
 function isFormType(contentType: string | undefined): boolean {
@@ -190,66 +198,10 @@ function signsAnyUrl(
 ): boolean {
   let match = false
   for (const candidate of urlVariants(url)) {
-    const expected = hmacSha1({ authToken }, candidate + params)
+    const expected = hmacSha1(authToken, candidate + params)
     match = constantTimeEqual(expected, signature) || match
   }
   return match
-}
-
-function urlVariants(url: string): Set<string> {
-  const variants = new Set([withoutPort(url), withDefaultPort(url)])
-  const normalized = normalizeUrl(url)
-  if (normalized === undefined) return variants
-  for (const variant of [withoutPort(normalized), withDefaultPort(normalized)]) {
-    variants.add(variant)
-    variants.add(withLegacyQuery(variant))
-  }
-  return variants
-}
-
-interface UrlParts {
-  readonly prefix: string
-  readonly port: string
-  readonly rest: string
-}
-
-// scheme://, user info, host (an IPv6 literal keeps its colons), port,
-// then the path and query exactly as written.
-const URL_PARTS =
-  /^([a-z][a-z0-9+.-]*:\/\/(?:[^/?#@]*@)?(?:\[[^\]/?#]*\]|[^/?#:]*))(:[0-9]*)?(.*)$/is
-
-function splitUrl(url: string): UrlParts | undefined {
-  const match = URL_PARTS.exec(url)
-  if (match === null) return undefined
-  return { prefix: match[1] ?? '', port: match[2] ?? '', rest: match[3] ?? '' }
-}
-
-function withoutPort(url: string): string {
-  const parts = splitUrl(url)
-  return parts === undefined ? url : parts.prefix + parts.rest
-}
-
-function withDefaultPort(url: string): string {
-  const parts = splitUrl(url)
-  if (parts === undefined || parts.port !== '') return url
-  const port = parts.prefix.toLowerCase().startsWith('https:') ? ':443' : ':80'
-  return parts.prefix + port + parts.rest
-}
-
-function normalizeUrl(url: string): string | undefined {
-  try {
-    return new URL(url).href
-  } catch {
-    return undefined
-  }
-}
-
-// Some back ends signed the query as Node's legacy `querystring` encodes
-// it (`'` as `%27`); Twilio's helper library accepts that form too.
-function withLegacyQuery(url: string): string {
-  const start = url.indexOf('?')
-  if (start === -1 || start === url.length - 1) return url
-  return `${url.slice(0, start)}?${stringify(parse(url.slice(start + 1)))}`
 }
 
 function checkBodyHash(

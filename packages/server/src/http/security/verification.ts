@@ -4,8 +4,7 @@
  * for the 401 answer. Messages never include secrets, signatures or keys.
  */
 export type Verification<Reason extends string> =
-  | { readonly ok: true }
-  | Rejection<Reason>
+  { readonly ok: true } | Rejection<Reason>
 
 /** A failed check: why, as a stable code and as a sentence. */
 export interface Rejection<Reason extends string> {

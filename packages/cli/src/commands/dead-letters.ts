@@ -1,0 +1,167 @@
+import { Argument, Option, type Command } from 'commander'
+
+import type {
+  DeadLetterItem,
+  ListBody,
+  QueueName,
+  RetryAcceptedBody,
+} from '../api/types.js'
+import { formatJson } from '../format/json.js'
+import { formatPageFooter } from '../format/page-footer.js'
+import { toPrintable } from '../format/printable.js'
+import { formatTable, type TableColumn } from '../format/table.js'
+import { outputWidth, type CliOutput } from '../output.js'
+import {
+  addConnectionOptions,
+  createClient,
+  type ConnectionOptions,
+} from './connection-options.js'
+import { example } from './help-text.js'
+import {
+  addPageOptions,
+  checkListBody,
+  pageQuery,
+  type PageOptions,
+} from './list-options.js'
+import { parseId } from './parsers.js'
+
+interface ListOptions extends ConnectionOptions, PageOptions {
+  queue: QueueName
+}
+
+const queues: readonly QueueName[] = ['dispatch', 'inbound']
+
+/** The column that names what failed: a message, or a provider's event. */
+const subjectColumns: Record<QueueName, TableColumn> = {
+  dispatch: { header: 'MESSAGE', align: 'right' },
+  inbound: { header: 'PROVIDER ID' },
+}
+
+/** Registers `parley dead-letters [list]` and `... retry` on the program. */
+export function registerDeadLettersCommand(
+  program: Command,
+  output: CliOutput,
+): void {
+  const deadLetters = program
+    .command('dead-letters')
+    .description('list and replay messages that failed for good')
+    .addHelpText(
+      'after',
+      '\nWithout a command, lists dead letters: see `parley dead-letters ' +
+        'list --help`.\n' +
+        example(
+          '$ parley dead-letters --queue inbound\n' +
+            '$ parley dead-letters retry dispatch 17',
+        ),
+    )
+  addListCommand(deadLetters, output)
+  addRetryCommand(deadLetters, output)
+}
+
+function addListCommand(deadLetters: Command, output: CliOutput): void {
+  const command = deadLetters
+    .command('list', { isDefault: true })
+    .description(
+      "list one queue's dead letters, most recent first (the default)",
+    )
+    .addOption(
+      new Option('--queue <queue>', 'the queue to list')
+        .choices(queues)
+        .default('dispatch'),
+    )
+  addPageOptions(command)
+  addConnectionOptions(command)
+    .addHelpText(
+      'after',
+      example('$ parley dead-letters list --queue inbound --page 2'),
+    )
+    .action((options: ListOptions) => listDeadLetters(options, output))
+}
+
+function addRetryCommand(deadLetters: Command, output: CliOutput): void {
+  const command = deadLetters
+    .command('retry')
+    .description(
+      'put a dead letter back in its queue with a fresh attempt count',
+    )
+    .addArgument(
+      new Argument('<queue>', 'the queue that holds it').choices(queues),
+    )
+    .argument('<id>', 'its id, as listed', parseId)
+  addConnectionOptions(command)
+    .addHelpText('after', example('$ parley dead-letters retry dispatch 17'))
+    .action((queue: QueueName, id: string, options: ConnectionOptions) =>
+      retryDeadLetter(queue, id, options, output),
+    )
+}
+
+async function listDeadLetters(
+  options: ListOptions,
+  output: CliOutput,
+): Promise<void> {
+  const response = await createClient(options).get<unknown>(
+    'api/dead-letters',
+    { queue: options.queue, ...pageQuery(options) },
+  )
+  const page = checkListBody<DeadLetterItem>(response.body, options.url)
+
+  output.out(
+    options.json
+      ? formatJson(page)
+      : formatDeadLetters(page, options.queue, outputWidth(output)),
+  )
+}
+
+function formatDeadLetters(
+  page: ListBody<DeadLetterItem>,
+  queue: QueueName,
+  width: number,
+): string {
+  const noun = { one: `${queue} dead letter`, many: `${queue} dead letters` }
+  const footer = formatPageFooter(page.meta, noun)
+  if (page.items.length === 0) return `no ${noun.many} here; ${footer}\n`
+
+  const columns: TableColumn[] = [
+    { header: 'ID', align: 'right' },
+    subjectColumns[queue],
+    { header: 'ATTEMPTS', align: 'right' },
+    { header: 'FAILED AT' },
+    { header: 'LAST ERROR' },
+  ]
+  const rows = page.items.map((item) =>
+    [
+      item.id,
+      queue === 'dispatch' ? item.message_id : item.provider_message_id,
+      item.attempts,
+      item.failed_at,
+      item.last_error,
+    ].map((value) => String(value ?? '')),
+  )
+  const table = formatTable(columns, rows, { maxWidth: width })
+  return `${table}\n\n${footer}\n`
+}
+
+async function retryDeadLetter(
+  queue: QueueName,
+  id: string,
+  options: ConnectionOptions,
+  output: CliOutput,
+): Promise<void> {
+  // The queue is one of two names and parseId allows digits only, so
+  // neither can change the path. The route reads no body.
+  const response = await createClient(options).post<RetryAcceptedBody>(
+    `api/dead-letters/${queue}/${id}/retry`,
+    undefined,
+  )
+
+  output.out(
+    options.json ? formatJson(response.body) : formatRetried(response.body),
+  )
+}
+
+function formatRetried(body: RetryAcceptedBody): string {
+  const line =
+    `dead letter ${body.id} is back in the ${body.queue} queue ` +
+    'with a fresh attempt count'
+  return toPrintable(line) + '\n'
+}
