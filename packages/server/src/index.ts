@@ -36,3 +36,18 @@ export type {
   RecordedRequest,
   RequestLogSnapshot,
 } from './mock-provider/request-log.js'
+export {
+  generateSendGridKeyPair,
+  SENDGRID_SIGNATURE_HEADERS,
+  type SendGridKeyPair,
+  signSendGridRequest,
+  type SignSendGridOptions,
+  type SignStandardWebhookOptions,
+  signStandardWebhook,
+  STANDARD_WEBHOOK_HEADERS,
+  type SignTwilioOptions,
+  signTwilioRequest,
+  TWILIO_SIGNATURE_HEADER,
+  twilioBodyHash,
+  type TwilioParams,
+} from './http/security/signatures.js'

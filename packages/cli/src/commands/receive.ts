@@ -70,8 +70,11 @@ const specs: Record<MessageKind, ReceiveSpec> = {
 
 const HELP_AFTER =
   '\nThe server stores it as an inbound message from --from to --to and\n' +
-  'threads it into its conversation in the background. The post is not\n' +
-  'signed yet, so a server that checks webhook signatures refuses it.\n'
+  'threads it into its conversation in the background. With\n' +
+  'WEBHOOK_SMS_AUTH_TOKEN or WEBHOOK_EMAIL_SECRET in the environment (the\n' +
+  'secrets the server checks with) the post is signed as Twilio or a\n' +
+  'Standard Webhooks sender would sign it; API_PUBLIC_URL, when set, is\n' +
+  'the URL the Twilio signature covers.\n'
 
 /** Registers `parley receive sms|mms|email` on the program. */
 export function registerReceiveCommand(
@@ -111,7 +114,10 @@ async function receiveMessage(
 ): Promise<void> {
   const providerId = options.providerId ?? testProviderId(options)
   const webhook = buildWebhook(kind, options, providerId)
-  const { path, body, headers } = signWebhook(webhook)
+  const { path, body, headers } = await signWebhook(webhook, {
+    baseUrl: options.url,
+    env: process.env,
+  })
 
   const client = createClient(options)
   const response = await client.postSerialized<WebhookAcceptedBody>(
