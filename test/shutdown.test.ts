@@ -107,6 +107,9 @@ describe('shutdown on SIGTERM', () => {
     const finished = await upload.response()
     expect(finished.status, finished.text).toBe(202)
     expect(finished.body).toMatchObject({ status: 'accepted' })
+    // Finished during shutdown: the client must not reuse the connection,
+    // which closes with the listener.
+    expect(finished.headers.connection).toBe('close')
 
     expect(await server.waitForExit()).toBe(0)
     const shutdownMs = performance.now() - signalledAt

@@ -179,6 +179,7 @@ async function closeGracefully(closing: Closing): Promise<number> {
   const workersDone = await parley.stop({
     graceMs: Math.max(deadline - Date.now(), 0),
   })
+  await requests.quiet(QUIET_BEFORE_CLOSE_MS, deadline)
   await closeListener(server)
   await db.close()
   const code = workersDone && requestsDone ? 0 : 1
@@ -206,13 +207,34 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
   return done
 }
 
+// Requests still arriving after the drain (clients that have not seen a
+// 503 yet) get one rather than a reset: the listener closes only after this
+// long without a new request, or at the deadline.
+const QUIET_BEFORE_CLOSE_MS = 250
+
 /** Counts requests whose response has not closed yet. */
 class InFlight {
   private count = 0
+  private lastEnter = 0
   private waiters: Array<() => void> = []
 
   enter(): void {
     this.count += 1
+    this.lastEnter = Date.now()
+  }
+
+  /** Resolves once no request is running and none came for `quietMs`. */
+  async quiet(quietMs: number, deadline: number): Promise<void> {
+    for (;;) {
+      const idleFor = Date.now() - this.lastEnter
+      if (this.count === 0 && idleFor >= quietMs) return
+      const wait = Math.min(
+        deadline - Date.now(),
+        Math.max(quietMs - idleFor, 10),
+      )
+      if (wait <= 0) return
+      await new Promise((resolve) => setTimeout(resolve, wait))
+    }
   }
 
   leave(): void {

@@ -126,6 +126,16 @@ describe('body parsing', () => {
     expect(form.Body).toBe('café 😀')
   })
 
+  it.each([
+    ['a percent-escape of a lone byte', bytes('Body=%FF')],
+    ['a truncated multi-byte escape', bytes('Body=caf%C3')],
+    ['an escaped lone surrogate', bytes('Body=%ED%A0%80')],
+    ['a broken escape', bytes('Body=%Z1')],
+    ['raw invalid bytes', Uint8Array.from([0x42, 0x3d, 0xff])],
+  ])('refuses a form with %s instead of storing U+FFFD', (_, body) => {
+    expect(codeOf(() => parseForm(body))).toBe('validation_failed')
+  })
+
   it('gives a form no inherited keys', () => {
     const form = parseForm(bytes('a=1'))
     expect(Object.getPrototypeOf(form)).toBeNull()

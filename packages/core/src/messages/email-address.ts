@@ -3,8 +3,12 @@ export type EmailParse =
   | { readonly ok: true; readonly participant: string }
   | { readonly ok: false; readonly reason: string }
 
-// `Display Name <local@domain>`, the name optionally quoted.
-const WITH_NAME = /^(?:"[^"]*"|[^<>"]*)\s*<([^<>\s]+)>$/
+// Longer text cannot hold a valid address (254) with a sensible display
+// name; refusing it first also bounds the work done on hostile input.
+const MAX_ADDRESS_TEXT = 512
+// Control characters (CR and LF above all) in a display name would inject
+// headers into the mail a provider builds from it.
+const CONTROL = /[\u0000-\u001f\u007f]/
 // RFC 5322 dot-atom local part: atext runs separated by single dots.
 const LOCAL_PART =
   /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/
@@ -18,7 +22,13 @@ const DOMAIN_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
 export function parseEmail(text: string): EmailParse {
   const trimmed = text.trim()
   if (trimmed === '') return { ok: false, reason: 'must not be empty' }
-  const address = WITH_NAME.exec(trimmed)?.[1] ?? trimmed
+  if (trimmed.length > MAX_ADDRESS_TEXT || CONTROL.test(text)) {
+    return { ok: false, reason: 'is not an email address' }
+  }
+  const address = addressPart(trimmed)
+  if (address === undefined) {
+    return { ok: false, reason: 'is not an email address' }
+  }
 
   const at = address.lastIndexOf('@')
   if (at <= 0 || address.length > 254) {
@@ -35,6 +45,28 @@ export function parseEmail(text: string): EmailParse {
     return { ok: false, reason: 'has nothing before its +tag' }
   }
   return { ok: true, participant: `${untagged}@${domain}`.toLowerCase() }
+}
+
+// `Display Name <local@domain>` (the name optionally quoted) gives the part
+// in angle brackets; text without brackets is the address itself. Plain
+// string scanning: linear in the input, whatever it holds.
+function addressPart(text: string): string | undefined {
+  if (!text.endsWith('>')) return text.includes('<') ? undefined : text
+  const open = text.lastIndexOf('<')
+  if (open < 0) return undefined
+  const name = text.slice(0, open).trim()
+  const address = text.slice(open + 1, -1)
+  if (!isDisplayName(name) || /[<>\s]/.test(address)) return undefined
+  return address
+}
+
+function isDisplayName(name: string): boolean {
+  if (name.startsWith('"')) {
+    return (
+      name.length >= 2 && name.endsWith('"') && !name.slice(1, -1).includes('"')
+    )
+  }
+  return !/[<>"]/.test(name)
 }
 
 function isValidLocal(local: string): boolean {

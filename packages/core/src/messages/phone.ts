@@ -34,6 +34,10 @@ export function parsePhone(
 ): PhoneParse {
   const trimmed = text.trim()
   if (trimmed === '') return { ok: false, reason: 'must not be empty' }
+  // No real number, formatted, comes near this; it bounds the work below.
+  if (trimmed.length > 64) {
+    return { ok: false, reason: 'is not a phone number or short code' }
+  }
   if (!PHONE_CHARS.test(trimmed)) {
     if (allowSenderId && SENDER_ID.test(trimmed)) {
       return { ok: true, participant: trimmed }

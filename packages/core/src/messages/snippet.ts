@@ -21,7 +21,12 @@ export function makeSnippet(
   channel: Channel,
   length: number,
 ): string {
-  const text = channel === 'email' ? htmlToText(body) : body
+  // Generous: entities and white space shrink the text after this point.
+  const enough = length * 16 + 1024
+  const text =
+    channel === 'email'
+      ? decodeEntities(htmlToText(body, enough))
+      : body.slice(0, enough)
   const folded = text.replace(/\s+/g, ' ').trim()
   return takeGraphemes(folded, length)
 }
@@ -39,12 +44,44 @@ export function takeGraphemes(text: string, count: number): string {
   return out
 }
 
-function htmlToText(html: string): string {
-  return html
-    .replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<!--[\s\S]*?-->/g, ' ')
-    .replace(/<[^>]*>/g, ' ')
-    .replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, decodeEntity)
+// Reduces HTML to its text in one forward pass. Every search resumes where
+// the last one ended, and a missing closing `>` (or `-->`, or end tag) ends
+// the scan, so the work stays linear however the markup is broken. It stops
+// once far more text than a snippet needs has been collected.
+function htmlToText(html: string, enough: number): string {
+  const lower = html.toLowerCase()
+  let out = ''
+  let pos = 0
+  while (pos < html.length && out.length < enough) {
+    const open = html.indexOf('<', pos)
+    if (open < 0) return out + html.slice(pos)
+    out += html.slice(pos, open) + ' '
+    const next = skipMarkup(lower, open)
+    if (next < 0) return out
+    pos = next
+  }
+  return out
+}
+
+// Where the text after the markup at `open` starts, or -1 when the markup
+// never ends (the rest of the body is then markup, not text).
+function skipMarkup(lower: string, open: number): number {
+  if (lower.startsWith('<!--', open)) return after(lower, '-->', open + 4)
+  const raw = /^<(script|style)\b/.exec(lower.slice(open, open + 8))?.[1]
+  if (raw) {
+    const close = lower.indexOf(`</${raw}`, open)
+    return close < 0 ? -1 : after(lower, '>', close)
+  }
+  return after(lower, '>', open + 1)
+}
+
+function after(text: string, token: string, from: number): number {
+  const at = text.indexOf(token, from)
+  return at < 0 ? -1 : at + token.length
+}
+
+function decodeEntities(text: string): string {
+  return text.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, decodeEntity)
 }
 
 function decodeEntity(whole: string, name: string): string {

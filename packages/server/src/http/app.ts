@@ -89,6 +89,7 @@ export function createApp(options: AppOptions): RequestListener {
     response.once('close', () => settleBreaker(options, response, state))
     handle(options, request, response, state).catch((error: unknown) => {
       state.error = error
+      closeIfStopping(options, response)
       fail(options.logger, request, response, requestId, error, state)
     })
   }
@@ -115,7 +116,17 @@ async function handle(
     response,
     closestToExhaustion([state.clientLimit, result.rateLimit]),
   )
+  closeIfStopping(options, response)
   sendJson(request, response, result.status, result.body, result.headers)
+}
+
+// Once shutdown began, no answer invites the client to reuse its
+// connection: the listener closes soon after, and a request sent on a
+// kept-alive socket then would meet a reset instead of an answer.
+function closeIfStopping(options: AppOptions, response: ServerResponse): void {
+  if (options.isShuttingDown() && !response.headersSent) {
+    response.setHeader('Connection', 'close')
+  }
 }
 
 // The global breaker, the per-client limit and the API key, for API and

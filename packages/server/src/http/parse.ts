@@ -31,12 +31,46 @@ export function parseBody(bytes: Uint8Array, type: BodyType): unknown {
   return parseForm(bytes)
 }
 
-/** Parses an urlencoded form into an object of its first values. */
+/**
+ * Parses an urlencoded form into an object of its first values. Each name
+ * and value must decode to valid UTF-8: `%FF` is refused rather than turned
+ * into U+FFFD, so that what is stored is what was sent.
+ */
 export function parseForm(bytes: Uint8Array): Record<string, string> {
-  const params = new URLSearchParams(decodeUtf8(bytes))
   const out: Record<string, string> = Object.create(null)
-  for (const [name, value] of params) {
+  const text = decodeFormBytes(bytes)
+  if (text === '') return out
+  for (const pair of text.split('&')) {
+    if (pair === '') continue
+    const at = pair.indexOf('=')
+    const name = decodeFormPart(at < 0 ? pair : pair.slice(0, at))
+    const value = at < 0 ? '' : decodeFormPart(pair.slice(at + 1))
     if (!(name in out)) out[name] = value
   }
   return out
+}
+
+function decodeFormBytes(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes)
+  } catch {
+    throw formError()
+  }
+}
+
+function formError(): HttpError {
+  return new HttpError(
+    'validation_failed',
+    'the form body is not valid UTF-8',
+    {},
+    [{ field: '(body)', message: 'must be valid UTF-8 form data' }],
+  )
+}
+
+function decodeFormPart(part: string): string {
+  try {
+    return decodeURIComponent(part.replaceAll('+', ' '))
+  } catch {
+    throw formError()
+  }
 }
