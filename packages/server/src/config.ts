@@ -10,11 +10,20 @@ import {
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
 /** Where the server keeps its data. */
-export type StorageConfig = {
-  readonly kind: 'sqlite'
-  readonly filename: string
-  readonly synchronous: 'FULL' | 'NORMAL'
-}
+export type StorageConfig =
+  | {
+      readonly kind: 'sqlite'
+      readonly filename: string
+      readonly synchronous: 'FULL' | 'NORMAL'
+    }
+  | {
+      readonly kind: 'postgres'
+      readonly connectionString: string
+      /** Most pooled connections (API_DB_POOL_MAX). */
+      readonly poolMax: number
+      /** The schema, from the URL's `schema` parameter. */
+      readonly schema?: string
+    }
 
 /** The server's whole configuration, read once from the environment. */
 export interface ServerConfig {
@@ -116,12 +125,8 @@ function readStorage(read: EnvReader): StorageConfig {
     'FULL',
     'NORMAL',
   ])
-  if (/^postgres(ql)?:\/\//i.test(url)) {
-    throw new ConfigError(
-      'DATABASE_URL',
-      'Postgres is not supported by this version yet; use a SQLite file path',
-    )
-  }
+  const poolMax = read.integer('API_DB_POOL_MAX', 10, 1, 1000)
+  if (/^postgres(ql)?:\/\//i.test(url)) return readPostgres(url, poolMax)
   // Any other URL (mysql://…) would otherwise become a relative file path.
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]
   if (scheme !== undefined && !/^(sqlite|file)$/i.test(scheme)) {
@@ -135,6 +140,29 @@ function readStorage(read: EnvReader): StorageConfig {
     throw new ConfigError('DATABASE_URL', 'must name a SQLite file')
   }
   return { kind: 'sqlite', filename, synchronous }
+}
+
+// `?schema=name` picks the schema Parley's tables live in; the rest of the
+// URL goes to the driver as it is.
+function readPostgres(url: string, poolMax: number): StorageConfig {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError('DATABASE_URL', 'is not a valid Postgres URL')
+  }
+  const schema = parsed.searchParams.get('schema') ?? undefined
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'its schema parameter must be a lower-case SQL identifier',
+    )
+  }
+  parsed.searchParams.delete('schema')
+  const connectionString = parsed.toString()
+  return schema === undefined
+    ? { kind: 'postgres', connectionString, poolMax }
+    : { kind: 'postgres', connectionString, poolMax, schema }
 }
 
 // Core checks its options again, but names them as options (`leaseMs`):

@@ -6,6 +6,7 @@ import {
   type Parley,
   type ParleyDatabase,
 } from '@parley/core'
+import { openPostgres } from '@parley/core/postgres'
 import { openSqlite } from '@parley/core/sqlite'
 import { ConfigError, type ServerConfig } from './config.js'
 import { createApp } from './http/app.js'
@@ -140,16 +141,24 @@ function warnAboutOpenDoors(config: ServerConfig, logger: Logger): void {
 }
 
 function openDatabase(config: ServerConfig): ParleyDatabase {
+  const storage = config.storage
   try {
+    if (storage.kind === 'postgres') {
+      return openPostgres({
+        connectionString: storage.connectionString,
+        poolMax: storage.poolMax,
+        schema: storage.schema,
+      })
+    }
     return openSqlite({
-      filename: config.storage.filename,
-      synchronous: config.storage.synchronous,
+      filename: storage.filename,
+      synchronous: storage.synchronous,
     })
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
     throw new ConfigError(
       'DATABASE_URL',
-      `cannot open the SQLite file ${config.storage.filename}: ${reason}`,
+      `cannot open ${describeStorage(config)}: ${reason}`,
     )
   }
 }
@@ -264,6 +273,10 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
+// Names the database without its credentials.
 function describeStorage(config: ServerConfig): string {
-  return `sqlite:${config.storage.filename}`
+  const storage = config.storage
+  if (storage.kind === 'sqlite') return `the SQLite file ${storage.filename}`
+  const url = new URL(storage.connectionString)
+  return `Postgres at ${url.host}${url.pathname}`
 }

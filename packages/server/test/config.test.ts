@@ -111,8 +111,20 @@ describe('loadConfig', () => {
     ['file:data/p.db', 'data/p.db'],
     ['relative.db', 'relative.db'],
   ])('reads DATABASE_URL %s as the SQLite file %s', (url, filename) => {
-    expect(loadConfig({ DATABASE_URL: url }).storage.filename).toBe(filename)
+    expect(loadConfig({ DATABASE_URL: url }).storage).toMatchObject({
+      kind: 'sqlite',
+      filename,
+    })
   })
+
+  it.each(['postgres://u@db.local/parley', 'postgresql://db.local:6543/p'])(
+    'reads DATABASE_URL %s as Postgres, with API_DB_POOL_MAX',
+    (url) => {
+      expect(
+        loadConfig({ DATABASE_URL: url, API_DB_POOL_MAX: '25' }).storage,
+      ).toEqual({ kind: 'postgres', connectionString: url, poolMax: 25 })
+    },
+  )
 
   it.each([
     ['', []],

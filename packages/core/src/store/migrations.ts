@@ -1,5 +1,6 @@
 import {
   type ColumnDataType,
+  type ColumnDefinitionBuilder,
   type CreateTableBuilder,
   type Kysely,
   type Migration,
@@ -22,11 +23,27 @@ interface DialectTypes {
   readonly ref: ColumnDataType
   /** An instant: fixed-width UTC text on SQLite, timestamptz on Postgres. */
   readonly timestamp: ColumnDataType
+  /** Makes the id column the primary key, numbered in insert order. */
+  readonly primaryKey: (
+    column: ColumnDefinitionBuilder,
+  ) => ColumnDefinitionBuilder
 }
 
 const TYPES: Readonly<Record<DialectName, DialectTypes>> = {
-  sqlite: { id: 'integer', ref: 'integer', timestamp: 'text' },
-  postgres: { id: 'bigserial', ref: 'bigint', timestamp: 'timestamptz' },
+  // AUTOINCREMENT: SQLite never reuses an id, even of a deleted row.
+  sqlite: {
+    id: 'integer',
+    ref: 'integer',
+    timestamp: 'text',
+    primaryKey: (c) => c.primaryKey().autoIncrement(),
+  },
+  // bigserial brings its own sequence.
+  postgres: {
+    id: 'bigserial',
+    ref: 'bigint',
+    timestamp: 'timestamptz',
+    primaryKey: (c) => c.primaryKey(),
+  },
 }
 
 type Db = Kysely<unknown>
@@ -46,7 +63,7 @@ function initialSchema(types: DialectTypes): Migration {
 async function createConversations(db: Db, t: DialectTypes): Promise<void> {
   await db.schema
     .createTable('conversations')
-    .addColumn('id', t.id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', t.id, t.primaryKey)
     .addColumn('key', 'text', (c) => c.notNull().unique())
     .addColumn('channel', 'text', (c) => c.notNull())
     .addColumn('participant_a', 'text', (c) => c.notNull())
@@ -65,7 +82,7 @@ async function createConversations(db: Db, t: DialectTypes): Promise<void> {
 async function createMessages(db: Db, t: DialectTypes): Promise<void> {
   await db.schema
     .createTable('messages')
-    .addColumn('id', t.id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', t.id, t.primaryKey)
     .addColumn('conversation_id', t.ref, (c) =>
       c.notNull().references('conversations.id'),
     )
@@ -96,7 +113,7 @@ async function createMessages(db: Db, t: DialectTypes): Promise<void> {
 async function createDispatchJobs(db: Db, t: DialectTypes): Promise<void> {
   await db.schema
     .createTable('dispatch_jobs')
-    .addColumn('id', t.id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', t.id, t.primaryKey)
     .addColumn('message_id', t.ref, (c) =>
       c.notNull().unique().references('messages.id'),
     )
@@ -110,7 +127,7 @@ async function createDispatchJobs(db: Db, t: DialectTypes): Promise<void> {
 async function createInboundEvents(db: Db, t: DialectTypes): Promise<void> {
   await db.schema
     .createTable('inbound_events')
-    .addColumn('id', t.id, (c) => c.primaryKey().autoIncrement())
+    .addColumn('id', t.id, t.primaryKey)
     .addColumn('family', 'text', (c) => c.notNull())
     .addColumn('provider_message_id', 'text', (c) => c.notNull())
     .addColumn('payload', 'text', (c) => c.notNull())
@@ -179,7 +196,7 @@ function deliveryReports(types: DialectTypes): Migration {
     async up(db: Db) {
       await db.schema
         .createTable('pending_status_updates')
-        .addColumn('id', types.id, (c) => c.primaryKey().autoIncrement())
+        .addColumn('id', types.id, types.primaryKey)
         .addColumn('family', 'text', (c) => c.notNull())
         .addColumn('provider_message_id', 'text', (c) => c.notNull())
         .addColumn('status', 'text', (c) => c.notNull())
@@ -223,6 +240,10 @@ function migratorFor(db: ParleyDatabase): Migrator {
     provider: new StaticMigrationProvider(migrationsFor(db.dialect)),
     migrationTableName: 'parley_migrations',
     migrationLockTableName: 'parley_migrations_lock',
+    // Kysely looks for its tables in every schema it can see; on Postgres
+    // name the one in use, or another deployment's tables would count.
+    migrationTableSchema:
+      db.dialect === 'postgres' ? (db.schema ?? 'public') : undefined,
   })
 }
 
@@ -233,7 +254,8 @@ function migratorFor(db: ParleyDatabase): Migrator {
 export async function migrateToLatest(db: ParleyDatabase): Promise<string[]> {
   const { error, results } = await migratorFor(db).migrateToLatest()
   if (error) {
-    throw new ParleyError('unavailable', describeFailure(results), {
+    const reason = error instanceof Error ? `: ${error.message}` : ''
+    throw new ParleyError('unavailable', describeFailure(results) + reason, {
       cause: error,
     })
   }

@@ -148,6 +148,11 @@ export type DialectName = 'sqlite' | 'postgres'
 export interface ParleyDatabase {
   /** Which SQL dialect this is. */
   readonly dialect: DialectName
+  /**
+   * The Postgres schema Parley's tables live in, when not the default
+   * (`public`). Unused on SQLite.
+   */
+  readonly schema?: string
   /** The Kysely instance over Parley's schema. */
   readonly kysely: Kysely<ParleySchema>
   /**

@@ -36,7 +36,7 @@ import {
   sendJson,
   setCommonHeaders,
 } from './respond.js'
-import { matchRoute, type Route } from './routes.js'
+import { matchRoute, type Route, type RouteName } from './routes.js'
 
 /** What the request handler needs. */
 export interface AppOptions {
@@ -66,8 +66,17 @@ export type RequestListener = (
 interface RequestState {
   pass?: BreakerPass
   clientLimit?: RateLimitDecision
+  route?: RouteName
   error?: unknown
 }
+
+// Routes whose handlers never touch storage: their success must not close
+// the global breaker (DESIGN section 6: a trial that reaches the database
+// and succeeds closes it).
+const IN_MEMORY_ROUTES: ReadonlySet<RouteName> = new Set([
+  'get_mock_config',
+  'put_mock_config',
+])
 
 /**
  * Builds the request listener. Each request runs the pipeline of DESIGN
@@ -105,6 +114,7 @@ async function handle(
   if (options.isShuttingDown()) refuseWhileStopping(url.pathname, response)
   const keyId = await passEdge(options, request, url.pathname, state)
   const route = findRoute(request.method ?? 'GET', url.pathname)
+  state.route = route.route.name
   checkAcceptsJson(request)
   const input = await readInput(options, request, route.route, url, keyId)
   const context = { parley: options.parley, mocks: options.mocks ?? [] }
@@ -157,6 +167,7 @@ function settleBreaker(
     status: response.statusCode,
     error: state.error,
     shuttingDown: options.isShuttingDown(),
+    reachesBackend: !(state.route && IN_MEMORY_ROUTES.has(state.route)),
   })
   options.edge.breaker.settle(state.pass, outcome)
 }

@@ -70,7 +70,7 @@ export interface BreakerPass {
   readonly allowed: true
   /** True for the one trial request of a half-open breaker. */
   readonly trial: boolean
-  /** The breaker's epoch at admission; settlements of past epochs are ignored. */
+  /** The epoch at admission; a pass of a past epoch settles nothing. */
   readonly epoch: number
 }
 
@@ -201,6 +201,12 @@ export interface AnsweredRequest {
   readonly error?: unknown
   /** True once shutdown began: its refusals say nothing about the backend. */
   readonly shuttingDown?: boolean
+  /**
+   * False for a route that never touches the backend (the mock providers'
+   * in-memory settings): its success says nothing about the database, so
+   * it must not close the breaker. @default true
+   */
+  readonly reachesBackend?: boolean
 }
 
 /**
@@ -210,13 +216,15 @@ export interface AnsweredRequest {
  * `internal` HttpError. Every other HttpError (4xx, and the 503s of
  * shutdown, readiness and the breaker itself) and every other core error
  * (validation, not found, no route, idempotency, rate limits) is neutral.
- * Anything answered below 500 without an error is a success.
+ * Anything answered below 500 without an error is a success, unless its
+ * route never reaches the backend: then it is neutral.
  */
 export function requestOutcome(request: AnsweredRequest): RequestOutcome {
   const { error } = request
   if (request.shuttingDown) return 'neutral'
   if (error === undefined) {
-    return request.status >= 500 ? 'backend_failure' : 'success'
+    if (request.status >= 500) return 'backend_failure'
+    return request.reachesBackend === false ? 'neutral' : 'success'
   }
   if (error instanceof HttpError) {
     return error.code === 'internal' ? 'backend_failure' : 'neutral'

@@ -255,8 +255,9 @@ class StrictJsonParser {
   private checkDepth(depth: number): void {
     if (depth <= MAX_JSON_DEPTH) return
     const where = this.pathText(depth - 1)
+    const limit = MAX_JSON_DEPTH
     this.refuse(
-      `nests objects and arrays deeper than ${MAX_JSON_DEPTH} levels at ${where}`,
+      `nests objects and arrays deeper than ${limit} levels at ${where}`,
     )
   }
 
