@@ -279,6 +279,16 @@ describe('requestOutcome', () => {
       'neutral',
     ],
     [
+      'a success of a route that never reaches the backend',
+      { status: 200, reachesBackend: false },
+      'neutral',
+    ],
+    [
+      'a backend failure of such a route',
+      { status: 500, reachesBackend: false },
+      'backend_failure',
+    ],
+    [
       'anything during shutdown',
       { status: 503, error: storage, shuttingDown: true },
       'neutral',

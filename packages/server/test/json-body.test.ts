@@ -3,8 +3,13 @@
  * it accepts, and a deliberate 400 for duplicate keys, prototype keys,
  * deep nesting and numbers past 2^53 - 1.
  */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { silentLogger } from '@parley/core'
+import { loadConfig, type RunningServer, startServer } from '@parley/server'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HttpError } from '../src/http/http-error.js'
 import {
   MAX_JSON_DEPTH,
@@ -272,12 +277,94 @@ describe('parseJson (bytes)', () => {
   it('parses a 1 MiB body of awkward shapes in linear time', () => {
     const unit = '"\\\\\\"\\u00e9",'
     const strings = `[${unit.repeat(Math.floor(2 ** 20 / unit.length))}0]`
-    const keys = `{${Array.from({ length: 50_000 }, (_, i) => `"k${i}":${i}`).join(',')}}`
+    const members = Array.from({ length: 50_000 }, (_, i) => `"k${i}":${i}`)
+    const keys = `{${members.join(',')}}`
     const started = performance.now()
     expect(parseJsonText(strings)).toHaveLength(
       Math.floor(2 ** 20 / unit.length) + 1,
     )
     expect(Object.keys(parseJsonText(keys) as object)).toHaveLength(50_000)
     expect(performance.now() - started).toBeLessThan(2000)
+  })
+})
+
+describe('JSON bodies through the running server', () => {
+  let dir = ''
+  let server: RunningServer
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'parley-json-body-'))
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: join(dir, 'parley.db'),
+    })
+    server = await startServer({ config, logger: silentLogger })
+  })
+
+  afterAll(async () => {
+    await server.shutdown()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  const webhook = {
+    from: '+12025550123',
+    to: '+18045551234',
+    type: 'sms',
+    body: 'hello',
+    attachments: null,
+    timestamp: '2024-11-01T14:00:00Z',
+    messaging_provider_id: 'SM-1',
+  }
+  const text = JSON.stringify(webhook)
+
+  async function postText(body: string | Uint8Array) {
+    const response = await fetch(`${server.url}/api/webhooks/sms`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    })
+    const answer = (await response.json()) as Record<string, unknown>
+    return { status: response.status, body: answer }
+  }
+
+  it.each([
+    ['a duplicate key', text.replace('{', '{"to":"+18045550000",'), 'twice'],
+    ['a __proto__ key', text.replace('{', '{"__proto__":{"x":1},'), 'refused'],
+    ['a constructor key', text.replace('{', '{"constructor":1,'), 'refused'],
+    [
+      'a provider id past 2^53',
+      text.replace('"SM-1"', '12345678901234567890'),
+      '2^53',
+    ],
+    [
+      'nesting 33 levels deep',
+      text.replace('{', `{"x":${'['.repeat(33)}${']'.repeat(33)},`),
+      'deeper than 32',
+    ],
+  ])('refuses %s with 400 invalid_json', async (_, body, why) => {
+    const answer = await postText(body)
+
+    expect(answer.status).toBe(400)
+    expect(answer.body.code).toBe('invalid_json')
+    expect(answer.body.message).toContain(why)
+  })
+
+  // Runs after the refusals, which carried the same provider id: had one of
+  // them been stored, this one would be a duplicate.
+  it('takes a body that starts with a byte order mark, as the first of its id', async () => {
+    const body = new TextEncoder().encode(`\uFEFF${text}`)
+
+    const answer = await postText(body)
+
+    expect(answer.status).toBe(202)
+    expect(answer.body).toEqual({ status: 'accepted' })
+  })
+
+  it('leaves NUL characters to validation, which refuses them', async () => {
+    const answer = await postText(text.replace('"hello"', '"a\\u0000b"'))
+
+    expect(answer.status).toBe(400)
+    expect(answer.body.code).toBe('validation_failed')
   })
 })

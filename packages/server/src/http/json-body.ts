@@ -10,7 +10,7 @@
  * - the keys `__proto__`, `constructor` and `prototype`, the handles of
  *   prototype pollution in code that merges objects;
  * - nesting deeper than {@link MAX_JSON_DEPTH} objects and arrays;
- * - a number larger in magnitude than 2^53 − 1 (infinite ones included). Past
+ * - a number larger in magnitude than 2^53 − 1 (infinities included). Past
  *   `Number.MAX_SAFE_INTEGER` a double no longer holds every integer, so an
  *   id sent as a large number would be stored silently altered. The rule
  *   looks at the value, not the notation: `1e300` and
