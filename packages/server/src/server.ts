@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
@@ -10,6 +11,7 @@ import { openPostgres } from '@parley/core/postgres'
 import { openSqlite } from '@parley/core/sqlite'
 import { ConfigError, type ServerConfig } from './config.js'
 import { createApp } from './http/app.js'
+import { sendJson, setCommonHeaders } from './http/respond.js'
 import type { Edge } from './http/edge.js'
 import { installCheckContinue } from './http/expect-continue.js'
 import { GlobalBreaker } from './http/global-breaker.js'
@@ -69,6 +71,7 @@ export async function startServer(
     app(request, response)
   })
   installCheckContinue(server, { maxBodyBytes: config.maxBodyBytes })
+  answerUnparsedRequests(server)
   try {
     await listen(server, config.port, config.host)
   } catch (error) {
@@ -102,6 +105,68 @@ export async function startServer(
 
 // A file that cannot be opened (a folder, not a database, no permission)
 // is a bad DATABASE_URL: say so by the variable's name.
+// Requests Node refuses before the app sees them (malformed framing,
+// oversized headers, an Expect other than 100-continue) still get the
+// JSON error body and the security headers every answer carries.
+function answerUnparsedRequests(server: Server): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy()
+      return
+    }
+    const oversized = error.code === 'HPE_HEADER_OVERFLOW'
+    socket.end(
+      oversized
+        ? rawErrorResponse(
+            431,
+            'headers_too_large',
+            'the request headers are too large',
+          )
+        : rawErrorResponse(
+            400,
+            'invalid_request',
+            'the request is not valid HTTP',
+          ),
+    )
+  })
+  server.on('checkExpectation', (request, response) => {
+    const requestId = randomUUID()
+    setCommonHeaders(response, requestId)
+    response.setHeader('Connection', 'close')
+    sendJson(request, response, 417, {
+      code: 'expectation_failed',
+      message: 'only Expect: 100-continue is supported',
+      request_id: requestId,
+    })
+    request.resume()
+  })
+}
+
+function rawErrorResponse(
+  status: number,
+  code: string,
+  message: string,
+): string {
+  const requestId = randomUUID()
+  const body = JSON.stringify({ code, message, request_id: requestId })
+  const reason =
+    status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'
+  return [
+    `HTTP/1.1 ${status} ${reason}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    `X-Request-Id: ${requestId}`,
+    'X-Content-Type-Options: nosniff',
+    'X-Frame-Options: DENY',
+    'Cache-Control: no-store',
+    'Referrer-Policy: no-referrer',
+    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'",
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n')
+}
+
 function createEdge(
   config: ServerConfig,
   parley: Parley,

@@ -154,6 +154,16 @@ function asRecord(value: unknown): Record<string, unknown> {
     : {}
 }
 
+// A provider id or status: non-empty, at most 255 characters, and storable
+// on every backend (no NUL, which Postgres refuses; no lone surrogate).
 function isText(value: unknown): value is string {
-  return typeof value === 'string' && value.trim() !== '' && value.length <= 255
+  return (
+    typeof value === 'string' &&
+    value.trim() !== '' &&
+    value.length <= 255 &&
+    !UNSTORABLE.test(value)
+  )
 }
+
+const UNSTORABLE =
+  /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/

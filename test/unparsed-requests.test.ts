@@ -1,0 +1,104 @@
+/**
+ * Requests that Node's HTTP parser refuses before the app sees them still
+ * get Parley's JSON error body and headers.
+ */
+import { connect } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { post } from './helpers/http.js'
+import {
+  cleanUpServers,
+  type ServerProcess,
+  startServerProcess,
+} from './helpers/server-process.js'
+
+let server: ServerProcess
+
+beforeAll(async () => {
+  server = await startServerProcess()
+})
+afterAll(cleanUpServers)
+
+// Sends raw bytes and reads until the server closes the connection.
+function exchange(bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(server.port, '127.0.0.1')
+    let text = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (chunk: string) => (text += chunk))
+    socket.on('end', () => resolve(text))
+    socket.on('error', reject)
+    socket.write(bytes)
+  })
+}
+
+function parse(raw: string) {
+  const [head = '', body = ''] = raw.split('\r\n\r\n')
+  const [statusLine = '', ...lines] = head.split('\r\n')
+  const headers = Object.fromEntries(
+    lines.map((line) => {
+      const at = line.indexOf(':')
+      return [line.slice(0, at).toLowerCase(), line.slice(at + 1).trim()]
+    }),
+  )
+  return { status: Number(statusLine.split(' ')[1]), headers, body }
+}
+
+describe('requests refused by the HTTP parser', () => {
+  it.each([
+    [
+      'conflicting Content-Length and Transfer-Encoding',
+      'POST /api/messages/sms HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+    ['a broken request line', 'GARBAGE\r\n\r\n'],
+    ['a header without a colon', 'GET /healthz HTTP/1.1\r\nHost x\r\n\r\n'],
+  ])('answer %s with a JSON 400', async (_, bytes) => {
+    const answer = parse(await exchange(bytes))
+
+    expect(answer.status).toBe(400)
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'invalid_request' })
+    expect(answer.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+    expect(answer.headers['x-content-type-options']).toBe('nosniff')
+  })
+
+  it('answers oversized headers with a JSON 431', async () => {
+    const raw = await exchange(
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    )
+    const answer = parse(raw)
+
+    expect(answer.status).toBe(431)
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'headers_too_large' })
+  })
+
+  it('answers an Expect other than 100-continue with a JSON 417', async () => {
+    const raw = await exchange(
+      'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nConnection: close\r\n\r\n',
+    )
+    const answer = parse(raw)
+
+    expect(answer.status).toBe(417)
+    expect(JSON.parse(answer.body)).toMatchObject({
+      code: 'expectation_failed',
+    })
+    expect(answer.headers['x-frame-options']).toBe('DENY')
+  })
+
+  it('stays up afterwards', async () => {
+    const health = await fetch(`${server.url}/healthz`)
+    expect(health.status).toBe(200)
+  })
+})
+
+describe('status callbacks with unstorable ids', () => {
+  it.each(['SM\u0000x', 'SM\ud800'])(
+    'refuses the id %j with 400 rather than failing in storage',
+    async (sid) => {
+      const answer = await post(server.url, '/api/webhooks/sms/status', {
+        MessageSid: sid,
+        MessageStatus: 'delivered',
+      })
+      expect(answer.status).toBe(400)
+      expect(answer.body.code).toBe('validation_failed')
+    },
+  )
+})
