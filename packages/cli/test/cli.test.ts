@@ -175,6 +175,8 @@ describe('parley send', () => {
       ...at(),
       '--idempotency-key',
       'k',
+      '--timestamp',
+      '2024-11-01T14:00:00Z',
       ...phones,
       '--body',
       'x',
@@ -184,6 +186,26 @@ describe('parley send', () => {
       'accepted message 12 (conversation 3; replayed, it was sent before with this key)\n',
     )
   })
+
+  it.each([['send'], ['receive']])(
+    'refuses %s --idempotency-key without --timestamp (a rerun would differ)',
+    async (command) => {
+      const result = await runCli([
+        command,
+        'sms',
+        ...at(),
+        '--idempotency-key',
+        'k',
+        ...phones,
+        '--body',
+        'x',
+      ])
+
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('--idempotency-key needs --timestamp')
+      expect(server.requests).toHaveLength(0)
+    },
+  )
 })
 
 describe('errors', () => {

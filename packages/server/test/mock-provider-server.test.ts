@@ -517,3 +517,30 @@ describe('startMockProviderServer', () => {
     await expect(started).rejects.toThrow(message)
   })
 })
+
+describe('the mock provider server with hostile form fields', () => {
+  it.each(['__proto__', 'constructor', 'hasOwnProperty'])(
+    'records a form field named %s as a plain field',
+    async (name) => {
+      const server = await startMockProviderServer({ port: 0 })
+      try {
+        const answer = await fetch(
+          `${server.url}/2010-04-01/Accounts/ACmock/Messages.json`,
+          {
+            method: 'POST',
+            headers: {
+              'Content-Type': 'application/x-www-form-urlencoded',
+              Authorization: `Basic ${Buffer.from('ACmock:mock-auth-token').toString('base64')}`,
+            },
+            body: `${name}=x&To=%2B12025550123&From=%2B18045551234&Body=hi`,
+          },
+        )
+        expect(answer.status).toBeLessThan(500)
+        const [recorded] = server.requests()
+        expect(recorded?.form?.[name]).toEqual(['x'])
+      } finally {
+        await server.close()
+      }
+    },
+  )
+})

@@ -110,6 +110,25 @@ export function messageFields(
   return { ...addresses, ...subject, ...content }
 }
 
+/**
+ * With --idempotency-key, a rerun must send the same body to be replayed;
+ * a timestamp defaulting to "now" would differ every time and be refused
+ * (422). So the key needs an explicit --timestamp: a usage error (exit 2)
+ * otherwise.
+ */
+export function requireTimestampWithKey(
+  options: MessageOptions,
+  command: Command,
+): void {
+  if (options.idempotencyKey === undefined || options.timestamp !== undefined) {
+    return
+  }
+  command.error(
+    'error: --idempotency-key needs --timestamp, so that running the command again sends the same message',
+    { exitCode: 2, code: 'parley.timestampRequired' },
+  )
+}
+
 /** The `Idempotency-Key` header, when --idempotency-key was given. */
 export function idempotencyHeaders(
   options: MessageOptions,

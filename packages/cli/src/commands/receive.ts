@@ -16,6 +16,7 @@ import {
 import { example } from './help-text.js'
 import {
   addMessageOptions,
+  requireTimestampWithKey,
   idempotencyHeaders,
   messageFields,
   messageKinds,
@@ -104,7 +105,10 @@ function addReceiveKind(
   )
   addConnectionOptions(command)
     .addHelpText('after', HELP_AFTER + example(spec.example))
-    .action((options: ReceiveOptions) => receiveMessage(kind, options, output))
+    .action((options: ReceiveOptions, command: Command) => {
+      requireTimestampWithKey(options, command)
+      return receiveMessage(kind, options, output)
+    })
 }
 
 async function receiveMessage(

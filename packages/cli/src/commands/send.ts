@@ -13,6 +13,7 @@ import {
 import { example } from './help-text.js'
 import {
   addMessageOptions,
+  requireTimestampWithKey,
   idempotencyHeaders,
   messageFields,
   messageKinds,
@@ -74,7 +75,10 @@ function addSendKind(
   addMessageOptions(command, kind)
   addConnectionOptions(command)
     .addHelpText('after', example(spec.example))
-    .action((options: SendOptions) => sendMessage(kind, options, output))
+    .action((options: SendOptions, command: Command) => {
+      requireTimestampWithKey(options, command)
+      return sendMessage(kind, options, output)
+    })
 }
 
 async function sendMessage(

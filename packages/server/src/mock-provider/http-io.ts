@@ -49,7 +49,8 @@ export function parseBody(
 }
 
 function formOf(text: string): Record<string, string[]> {
-  const form: Record<string, string[]> = {}
+  // No prototype: a field named __proto__ or constructor is just a field.
+  const form: Record<string, string[]> = Object.create(null)
   for (const [name, value] of new URLSearchParams(text)) {
     ;(form[name] ??= []).push(value)
   }
