@@ -168,6 +168,8 @@ function settleBreaker(
     error: state.error,
     shuttingDown: options.isShuttingDown(),
     reachesBackend: !(state.route && IN_MEMORY_ROUTES.has(state.route)),
+    // 'close' without a finished answer: the client hung up first.
+    abandoned: !response.writableFinished,
   })
   options.edge.breaker.settle(state.pass, outcome)
 }

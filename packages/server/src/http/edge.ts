@@ -23,13 +23,29 @@ export interface Edge {
 /** Which part of the URL space a path is in. */
 export type PathKind = 'api' | 'webhook' | 'operations'
 
-/** API paths are under /api; webhooks under /api/webhooks. */
+/**
+ * API paths are under /api; webhooks under /api/webhooks. The path is
+ * read with its percent-escapes decoded, as the router reads it, so that
+ * `/%61pi/conversations` (which the router serves as the conversations
+ * list) cannot skip the breaker, the limits or the API key. A path that
+ * does not decode matches no route; it counts as an API path (fail closed).
+ */
 export function pathKindOf(pathname: string): PathKind {
-  if (pathname === '/api/webhooks' || pathname.startsWith('/api/webhooks/')) {
+  const path = decodedPath(pathname)
+  if (path === undefined) return 'api'
+  if (path === '/api/webhooks' || path.startsWith('/api/webhooks/')) {
     return 'webhook'
   }
-  if (pathname === '/api' || pathname.startsWith('/api/')) return 'api'
+  if (path === '/api' || path.startsWith('/api/')) return 'api'
   return 'operations'
+}
+
+function decodedPath(pathname: string): string | undefined {
+  try {
+    return pathname.split('/').map(decodeURIComponent).join('/')
+  } catch {
+    return undefined
+  }
 }
 
 /**

@@ -207,6 +207,12 @@ export interface AnsweredRequest {
    * it must not close the breaker. @default true
    */
   readonly reachesBackend?: boolean
+  /**
+   * True when the client went away before the answer was sent (say, in the
+   * middle of its body): whatever the status reads, nothing was learned
+   * about the backend. @default false
+   */
+  readonly abandoned?: boolean
 }
 
 /**
@@ -217,11 +223,12 @@ export interface AnsweredRequest {
  * shutdown, readiness and the breaker itself) and every other core error
  * (validation, not found, no route, idempotency, rate limits) is neutral.
  * Anything answered below 500 without an error is a success, unless its
- * route never reaches the backend: then it is neutral.
+ * route never reaches the backend: then it is neutral. So is a request
+ * whose client went away before its answer was sent.
  */
 export function requestOutcome(request: AnsweredRequest): RequestOutcome {
   const { error } = request
-  if (request.shuttingDown) return 'neutral'
+  if (request.shuttingDown || request.abandoned) return 'neutral'
   if (error === undefined) {
     if (request.status >= 500) return 'backend_failure'
     return request.reachesBackend === false ? 'neutral' : 'success'
