@@ -3,15 +3,17 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   createParley,
+  DatabaseRateLimitStore,
   type Logger,
   type Parley,
   type ParleyDatabase,
+  type RateLimitStore,
 } from '@parley/core'
 import { openPostgres } from '@parley/core/postgres'
 import { openSqlite } from '@parley/core/sqlite'
 import { ConfigError, type ServerConfig } from './config.js'
 import { createApp } from './http/app.js'
-import { sendJson, setCommonHeaders } from './http/respond.js'
+import { requestIdOf, sendJson, setCommonHeaders } from './http/respond.js'
 import type { Edge } from './http/edge.js'
 import { installCheckContinue } from './http/expect-continue.js'
 import { GlobalBreaker } from './http/global-breaker.js'
@@ -45,11 +47,17 @@ export async function startServer(
   options: StartOptions,
 ): Promise<RunningServer> {
   const { config, logger } = options
-  const db = openDatabase(config)
+  const db = openDatabase(config, logger)
   const { providers, mocks } = buildProviders(config, logger)
   let parley: Parley
   try {
-    parley = await createParley({ db, providers, config: config.core, logger })
+    parley = await createParley({
+      db,
+      providers,
+      config: config.core,
+      logger,
+      rateLimitStore: rateLimitStore(config, db),
+    })
   } catch (error) {
     await db.close()
     throw error
@@ -115,14 +123,17 @@ function answerUnparsedRequests(server: Server): void {
       return
     }
     const oversized = error.code === 'HPE_HEADER_OVERFLOW'
+    const requestId = requestIdFromRaw(error) ?? randomUUID()
     socket.end(
       oversized
         ? rawErrorResponse(
+            requestId,
             431,
             'headers_too_large',
             'the request headers are too large',
           )
         : rawErrorResponse(
+            requestId,
             400,
             'invalid_request',
             'the request is not valid HTTP',
@@ -130,7 +141,7 @@ function answerUnparsedRequests(server: Server): void {
     )
   })
   server.on('checkExpectation', (request, response) => {
-    const requestId = randomUUID()
+    const requestId = requestIdOf(request)
     setCommonHeaders(response, requestId)
     response.setHeader('Connection', 'close')
     sendJson(request, response, 417, {
@@ -142,12 +153,23 @@ function answerUnparsedRequests(server: Server): void {
   })
 }
 
+// The client's X-Request-Id, read from the bytes Node could not parse, when
+// it is a valid one (1 to 128 visible ASCII characters).
+function requestIdFromRaw(error: NodeJS.ErrnoException): string | undefined {
+  const raw = (error as { rawPacket?: Buffer }).rawPacket
+  if (!raw) return undefined
+  const match = /\r\nx-request-id:[ \t]*([\x21-\x7e]{1,128})[ \t]*\r\n/i.exec(
+    raw.toString('latin1'),
+  )
+  return match?.[1]
+}
+
 function rawErrorResponse(
+  requestId: string,
   status: number,
   code: string,
   message: string,
 ): string {
-  const requestId = randomUUID()
   const body = JSON.stringify({ code, message, request_id: requestId })
   const reason =
     status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'
@@ -205,7 +227,17 @@ function warnAboutOpenDoors(config: ServerConfig, logger: Logger): void {
   }
 }
 
-function openDatabase(config: ServerConfig): ParleyDatabase {
+// Undefined: core's default, an in-memory store of API_RATE_LIMIT_MAX_KEYS
+// buckets.
+function rateLimitStore(
+  config: ServerConfig,
+  db: ParleyDatabase,
+): RateLimitStore | undefined {
+  if (config.edge.rateLimitStore === 'memory') return undefined
+  return new DatabaseRateLimitStore({ db })
+}
+
+function openDatabase(config: ServerConfig, logger: Logger): ParleyDatabase {
   const storage = config.storage
   try {
     if (storage.kind === 'postgres') {
@@ -213,6 +245,7 @@ function openDatabase(config: ServerConfig): ParleyDatabase {
         connectionString: storage.connectionString,
         poolMax: storage.poolMax,
         schema: storage.schema,
+        logger,
       })
     }
     return openSqlite({
