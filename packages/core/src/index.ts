@@ -83,9 +83,11 @@ export type {
 } from './providers/provider.js'
 export type {
   DialectName,
+  NotificationHandler,
   ParleyDatabase,
   ParleySchema,
 } from './store/schema.js'
+export { WAKE_CHANNELS, type WakeQueue } from './queue/wake-signals.js'
 export { migrateToLatest } from './store/migrations.js'
 export { type Clock, systemClock } from './util/clock.js'
 export { type LogFields, type Logger, silentLogger } from './util/logger.js'
@@ -126,6 +128,10 @@ export type {
   BucketTake,
   RateLimitStore,
 } from './resilience/rate-limit-store.js'
+export {
+  DatabaseRateLimitStore,
+  type DatabaseRateLimitStoreOptions,
+} from './resilience/database-rate-limit-store.js'
 export {
   type RateLimitDecision,
   RateLimiter,

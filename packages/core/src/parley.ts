@@ -15,6 +15,7 @@ import {
   IdempotencyKeyReusedError,
   NoRouteError,
   NotFoundError,
+  ParleyError,
   RateLimitedError,
   UnavailableError,
   ValidationError,
@@ -39,6 +40,7 @@ import { Metrics, type MetricsSnapshot } from './metrics/metrics.js'
 import type { Provider } from './providers/provider.js'
 import { DispatchWorker } from './queue/dispatch-worker.js'
 import { InboundWorker } from './queue/inbound-worker.js'
+import { type WakeQueue, WakeSignals } from './queue/wake-signals.js'
 import { ProviderHealthBoard } from './routing/provider-health.js'
 import { ProviderRegistry } from './routing/provider-registry.js'
 import {
@@ -93,7 +95,8 @@ export interface ParleyOptions {
    */
   migrate?: boolean
   /**
-   * Where rate-limit buckets live.
+   * Where rate-limit buckets live: a `DatabaseRateLimitStore` over `db`
+   * makes the limits hold across every instance on the database.
    * @default an in-memory store of `rateLimitMaxKeys` buckets
    */
   rateLimitStore?: RateLimitStore
@@ -279,6 +282,7 @@ class ParleyInstance implements Parley {
   private readonly committer: GroupCommitter
   private readonly dispatch: DispatchWorker
   private readonly inbound: InboundWorker
+  private readonly wakeSignals: WakeSignals
   private readonly limiters: {
     readonly sender: RateLimiter
     readonly api: RateLimiter
@@ -328,6 +332,14 @@ class ParleyInstance implements Parley {
       health,
     })
     this.inbound = new InboundWorker(deps)
+    this.wakeSignals = new WakeSignals({
+      db: this.db,
+      wake: {
+        dispatch: () => this.dispatch.wake(),
+        inbound: () => this.inbound.wake(),
+      },
+      logger: this.logger,
+    })
     this.conversations = {
       list: (request) => this.listConversations(request),
       messages: (id, request) => this.listMessages(id, request),
@@ -411,7 +423,7 @@ class ParleyInstance implements Parley {
       return { ...outcome.result, replayed: true, rateLimit }
     const threaded = outcome.written
     this.emitThreaded(threaded.createdConversation, threaded.conversationId)
-    this.dispatch.wake()
+    this.workQueued('dispatch')
     return { ...outcome.result, replayed: false, rateLimit }
   }
 
@@ -428,7 +440,9 @@ class ParleyInstance implements Parley {
       (trx) => this.queueInbound(trx, inbound),
       (inserted) => ({ duplicate: inserted === undefined }),
     )
-    if (!outcome.replayed && !outcome.result.duplicate) this.inbound.wake()
+    if (!outcome.replayed && !outcome.result.duplicate) {
+      this.workQueued('inbound')
+    }
     return { ...outcome.result, replayed: outcome.replayed }
   }
 
@@ -522,6 +536,8 @@ class ParleyInstance implements Parley {
     this.assertOpen()
     if (this.started) return
     this.started = true
+    // Listening first: work another instance queues from now on is seen.
+    await this.wakeSignals.listen()
     this.dispatch.start()
     this.inbound.start()
   }
@@ -534,6 +550,12 @@ class ParleyInstance implements Parley {
       this.inbound.stop(),
     ])
     await this.committer.drain()
+    // What the workers handed back is due now: let the others take it.
+    if (this.started) {
+      this.wakeSignals.announce('dispatch')
+      this.wakeSignals.announce('inbound')
+    }
+    await this.wakeSignals.close()
     return dispatched
   }
 
@@ -581,6 +603,8 @@ class ParleyInstance implements Parley {
     try {
       return await this.committer.submit(work)
     } catch (error) {
+      // Parley's own refusals (a lost idempotency key) pass through as is.
+      if (error instanceof ParleyError) throw error
       if (error instanceof ConversationUpsertError) {
         this.events.emit('conversation.failed', {
           error: errorMessage(error.cause),
@@ -661,8 +685,15 @@ class ParleyInstance implements Parley {
       (await this.write((trx) => replayDeadLetter(trx, queue, rowId, now)))
     if (!revived) throw new NotFoundError(`dead letter in ${queue}`, id)
     this.logger.info('dead_letter.replayed', { queue, id })
+    this.workQueued(queue)
+  }
+
+  // Work was committed: this instance's worker looks at once, and so do
+  // idle workers of other instances on the same database.
+  private workQueued(queue: WakeQueue): void {
     if (queue === 'dispatch') this.dispatch.wake()
     else this.inbound.wake()
+    this.wakeSignals.announce(queue)
   }
 
   private assertOpen(): void {

@@ -3,7 +3,6 @@
  * and a replay puts it back, due now, with a fresh attempt count, so that
  * it is delivered once the cause is gone.
  */
-import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createMockProvider,
@@ -13,6 +12,7 @@ import {
 } from '@parley/core'
 import {
   createHarness,
+  DIALECT_LABEL,
   type Harness,
   jobOf,
   poisonMessageBody,
@@ -20,7 +20,7 @@ import {
   smsWebhook,
 } from './support.js'
 
-describe('dead letters', () => {
+describe(`dead letters on ${DIALECT_LABEL}`, () => {
   let h: Harness
   let smsMock: MockProvider
 
@@ -156,7 +156,7 @@ describe('dead letters', () => {
 
   it('keeps an inbound event that failed for good, and threads it when replayed after the cause is gone', async () => {
     h = await createHarness({ config: { maxRetries: 0 } })
-    await poisonMessageBody(h.db, 'poison')
+    const cure = await poisonMessageBody(h.db, 'poison')
     await h.parley.receive(
       smsWebhook({ messaging_provider_id: 'SM-poison', body: 'poison' }),
       { channel: 'sms' },
@@ -173,7 +173,7 @@ describe('dead letters', () => {
         lastError: 'injected message failure',
       }),
     ])
-    await sql`drop trigger poison_message`.execute(h.db.kysely)
+    await cure()
 
     await h.parley.deadLetters.retry('inbound', page.items[0]?.id ?? '')
     await h.inboundWorker().step()

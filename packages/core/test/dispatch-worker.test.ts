@@ -4,13 +4,14 @@ import { claimDue } from '../src/queue/queue-table.js'
 import {
   createHarness,
   deferred,
+  DIALECT_LABEL,
   emailRequest,
   type Harness,
   type HarnessOptions,
   jobOf,
   messageRow,
-  type ScriptedProvider,
   scriptedProvider,
+  type ScriptedProvider,
   smsRequest,
 } from './support.js'
 
@@ -24,7 +25,7 @@ const transient: ProviderOutcome = { kind: 'transient', error: '503 busy' }
 const eventually = (check: () => void | Promise<void>) =>
   vi.waitFor(check, { timeout: 2000, interval: 1 })
 
-describe('DispatchWorker', () => {
+describe(`DispatchWorker on ${DIALECT_LABEL}`, () => {
   let h: Harness
 
   async function setup(
@@ -223,7 +224,7 @@ describe('DispatchWorker', () => {
       await h.db.writeTransaction((trx) =>
         claimDue(trx, {
           table: 'dispatch_jobs',
-          dialect: 'sqlite',
+          dialect: h.db.dialect,
           now: h.clock.iso(),
           leaseUntil: h.clock.iso(30_000),
           limit: 10,

@@ -1,11 +1,15 @@
-import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { Kysely } from 'kysely'
 import { migrateToLatest } from '@parley/core'
-import { openSqlite } from '@parley/core/sqlite'
 import type { ParleySchema } from '../src/store/schema.js'
 import { GroupCommitter } from '../src/store/group-commit.js'
-import { type CountingDb, countingDb, memoryDb, tempDir } from './support.js'
+import {
+  countingDb,
+  type CountingDb,
+  DIALECT_LABEL,
+  testDb,
+  testStore,
+} from './support.js'
 
 const NOW = '2024-11-01T12:00:00.000Z'
 
@@ -37,11 +41,11 @@ async function storedKeys(db: CountingDb): Promise<string[]> {
   return rows.map((row) => row.key)
 }
 
-describe('GroupCommitter', () => {
+describe(`GroupCommitter on ${DIALECT_LABEL}`, () => {
   let db: CountingDb
 
   beforeEach(async () => {
-    db = countingDb(await memoryDb())
+    db = countingDb(await testDb())
   })
 
   afterEach(async () => {
@@ -74,9 +78,9 @@ describe('GroupCommitter', () => {
   })
 
   it('resolves each caller only after its commit is visible to others', async () => {
-    const dir = await tempDir()
-    const writer = openSqlite({ filename: join(dir.path, 'p.db') })
-    const reader = openSqlite({ filename: join(dir.path, 'p.db') })
+    const store = await testStore()
+    const writer = store.open()
+    const reader = store.open()
     try {
       await migrateToLatest(writer)
       const committer = new GroupCommitter(writer, 512)
@@ -97,7 +101,7 @@ describe('GroupCommitter', () => {
     } finally {
       await reader.close()
       await writer.close()
-      await dir.remove()
+      await store.remove()
     }
   })
 

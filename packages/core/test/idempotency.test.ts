@@ -4,9 +4,14 @@ import {
   IdempotencyKeyReusedError,
   ValidationError,
 } from '../src/errors.js'
-import { claimIdempotencyKey, fingerprintOf } from '../src/store/idempotency.js'
+import {
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  fingerprintOf,
+} from '../src/store/idempotency.js'
 import {
   createHarness,
+  DIALECT_LABEL,
   type Harness,
   poisonMessageBody,
   rowCounts,
@@ -25,7 +30,7 @@ async function withHarness(run: (h: Harness) => Promise<void>) {
   }
 }
 
-describe('idempotent sends', () => {
+describe(`idempotent sends on ${DIALECT_LABEL}`, () => {
   it('replays the first result for a repeat with the same body and stores nothing new', () =>
     withHarness(async (h) => {
       const first = await h.parley.send(smsRequest(), { idempotencyKey: 'k1' })
@@ -106,6 +111,34 @@ describe('idempotent sends', () => {
 
       expect(taken.replayed).toBe(false)
       expect((await rowCounts(h.db)).messages).toBe(1)
+    }))
+
+  it('rolls back the writes of a holder whose key was taken over while it stalled', () =>
+    withHarness(async (h) => {
+      const body = smsRequest()
+      const stalled = await claimIdempotencyKey(h.db.kysely, {
+        scope: 'send:sms',
+        key: 'slow',
+        fingerprint: fingerprintOf(body),
+        now: h.clock.now(),
+        ttlMs: 60 * 60 * 1000,
+        staleMs: 30_000,
+      })
+      h.clock.advance(31_000)
+      await h.parley.send(body, { idempotencyKey: 'slow' })
+      if (stalled.kind !== 'fresh') throw new Error('expected a fresh claim')
+
+      const late = h.db.writeTransaction(async (trx) => {
+        await trx
+          .updateTable('conversations')
+          .set({ message_count: 999 })
+          .execute()
+        await completeIdempotencyKey(trx, stalled.token, '{}')
+      })
+
+      await expect(late).rejects.toBeInstanceOf(IdempotencyInProgressError)
+      const [conversation] = (await h.parley.conversations.list()).items
+      expect(conversation?.messageCount).toBe(1)
     }))
 
   it('forgets a key after its time to live', () =>

@@ -2,9 +2,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { claimDue } from '../src/queue/queue-table.js'
 import {
   createHarness,
+  DIALECT_LABEL,
   emailWebhook,
   type Harness,
   type HarnessOptions,
+  plainRows,
   poisonConversations,
   poisonMessageBody,
   rowCounts,
@@ -14,7 +16,7 @@ import {
 const A = '+18045551234'
 const B = '+12025550100'
 
-describe('InboundWorker', () => {
+describe(`InboundWorker on ${DIALECT_LABEL}`, () => {
   let h: Harness
 
   async function setup(options: HarnessOptions = {}) {
@@ -23,12 +25,13 @@ describe('InboundWorker', () => {
     return h
   }
 
-  function events() {
-    return h.db.kysely
+  async function events() {
+    const rows = await h.db.kysely
       .selectFrom('inbound_events')
       .selectAll()
       .orderBy('id')
       .execute()
+    return plainRows(rows)
   }
 
   async function receiveSms(
@@ -182,7 +185,7 @@ describe('InboundWorker', () => {
       await h.db.writeTransaction((trx) =>
         claimDue(trx, {
           table: 'inbound_events',
-          dialect: 'sqlite',
+          dialect: h.db.dialect,
           now: h.clock.iso(),
           leaseUntil: h.clock.iso(20_000),
           limit: 10,

@@ -1,4 +1,3 @@
-import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   createMockProvider,
@@ -10,27 +9,28 @@ import {
   UnavailableError,
   ValidationError,
 } from '@parley/core'
-import { openSqlite } from '@parley/core/sqlite'
 import {
   type CountingDb,
   countingDb,
+  DIALECT_LABEL,
   emailRequest,
   emailWebhook,
   jobOf,
   ManualClock,
-  memoryDb,
   messageRow,
+  plainRows,
   poisonConversations,
   rowCounts,
   smsRequest,
   smsWebhook,
-  tempDir,
+  testDb,
+  testStore,
 } from './support.js'
 
 const A = '+18045551234'
 const B = '+12025550100'
 
-describe('Parley on SQLite', () => {
+describe(`Parley on ${DIALECT_LABEL}`, () => {
   let db: CountingDb
   let clock: ManualClock
   let parley: Parley
@@ -51,7 +51,7 @@ describe('Parley on SQLite', () => {
   }
 
   beforeEach(async () => {
-    db = countingDb(await memoryDb())
+    db = countingDb(await testDb())
     clock = new ManualClock()
     await open()
   })
@@ -365,10 +365,9 @@ describe('Parley on SQLite', () => {
 
       expect(first).toEqual({ duplicate: false, replayed: false })
       expect(again).toEqual({ duplicate: true, replayed: false })
-      const events = await db.kysely
-        .selectFrom('inbound_events')
-        .selectAll()
-        .execute()
+      const events = plainRows(
+        await db.kysely.selectFrom('inbound_events').selectAll().execute(),
+      )
       expect(events).toHaveLength(1)
       expect(events[0]).toMatchObject({
         family: 'sms',
@@ -623,7 +622,7 @@ describe('Parley on SQLite', () => {
     })
 
     it('is not ready with an unmigrated database', async () => {
-      const bare = openSqlite({ filename: ':memory:' })
+      const bare = await testDb({ migrate: false })
       try {
         const unmigrated = await createParley({
           db: bare,
@@ -661,9 +660,9 @@ describe('Parley on SQLite', () => {
   })
 })
 
-describe('Parley with running workers', () => {
+describe(`Parley with running workers on ${DIALECT_LABEL}`, () => {
   it('delivers sends and threads webhooks once started', async () => {
-    const db = await memoryDb()
+    const db = await testDb()
     const parley = await createParley({
       db,
       providers: [
@@ -722,7 +721,7 @@ describe('Parley with running workers', () => {
   })
 
   it('starts only once and stops cleanly without work', async () => {
-    const db = await memoryDb()
+    const db = await testDb()
     const parley = await createParley({ db, providers: [], migrate: false })
     await parley.start()
     await parley.start()
@@ -732,12 +731,11 @@ describe('Parley with running workers', () => {
   })
 })
 
-describe('Parley on a database file', () => {
+describe(`Parley restarted on ${DIALECT_LABEL}`, () => {
   it('keeps queued work across a restart', async () => {
-    const dir = await tempDir()
-    const filename = join(dir.path, 'nested', 'parley.db')
+    const store = await testStore()
     try {
-      const first = openSqlite({ filename })
+      const first = store.open()
       const before = await createParley({
         db: first,
         providers: [createMockProvider({ family: 'sms' })],
@@ -746,7 +744,7 @@ describe('Parley on a database file', () => {
       await before.receive(smsWebhook(), { channel: 'sms' })
       await first.close()
 
-      const second = openSqlite({ filename })
+      const second = store.open()
       const after = await createParley({
         db: second,
         providers: [createMockProvider({ family: 'sms' })],
@@ -757,7 +755,7 @@ describe('Parley on a database file', () => {
       expect((await messageRow(second, id)).body).toBe('Hello there')
       await second.close()
     } finally {
-      await dir.remove()
+      await store.remove()
     }
   })
 })

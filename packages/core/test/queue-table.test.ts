@@ -7,8 +7,13 @@ import {
   rescheduleRow,
   type Settlement,
 } from '../src/queue/queue-table.js'
-import { backoffDelay } from '../src/resilience/backoff.js'
-import { createHarness, type Harness, smsRequest } from './support.js'
+import {
+  createHarness,
+  DIALECT_LABEL,
+  type Harness,
+  plainRows,
+  smsRequest,
+} from './support.js'
 
 interface Row {
   id: number
@@ -17,7 +22,7 @@ interface Row {
   claim_token: string | null
 }
 
-describe('queue table', () => {
+describe(`queue table on ${DIALECT_LABEL}`, () => {
   let h: Harness
 
   beforeEach(async () => {
@@ -32,7 +37,7 @@ describe('queue table', () => {
     h.db.writeTransaction((trx) =>
       claimDue<Row>(trx, {
         table: 'dispatch_jobs',
-        dialect: 'sqlite',
+        dialect: h.db.dialect,
         now: h.clock.iso(),
         leaseUntil: h.clock.iso(leaseMs),
         limit,
@@ -40,8 +45,14 @@ describe('queue table', () => {
       }),
     )
 
-  const jobs = () =>
-    h.db.kysely.selectFrom('dispatch_jobs').selectAll().orderBy('id').execute()
+  const jobs = async () =>
+    plainRows(
+      await h.db.kysely
+        .selectFrom('dispatch_jobs')
+        .selectAll()
+        .orderBy('id')
+        .execute(),
+    )
 
   const settlement = (id: number, token: string): Settlement => ({
     table: 'dispatch_jobs',
@@ -67,7 +78,11 @@ describe('queue table', () => {
 
     // The oldest two are taken (3 was due earliest); the order in which
     // UPDATE … RETURNING hands them back is unspecified.
-    expect(rows.map((row) => row.id).sort()).toEqual([1, 3])
+    expect(
+      plainRows(rows)
+        .map((row) => row.id)
+        .sort(),
+    ).toEqual([1, 3])
     const stored = await jobs()
     expect(stored.map((row) => row.state)).toEqual([
       'running',
@@ -100,7 +115,7 @@ describe('queue table', () => {
     expect(await claim('t2')).toEqual([])
 
     h.clock.advance(1)
-    const [row] = await claim('t2')
+    const [row] = plainRows(await claim('t2'))
     expect(row).toMatchObject({ id: 1, claim_token: 't2', state: 'running' })
   })
 
@@ -183,32 +198,5 @@ describe('queue table', () => {
         h.clock.iso(),
       ),
     ).toBe(0)
-  })
-})
-
-describe('backoffDelay', () => {
-  const policy = { baseMs: 1000, maxMs: 5000 }
-  const ceiling = () => 1 - Number.EPSILON
-
-  it('doubles the ceiling with each retry up to the cap', () => {
-    const delays = [1, 2, 3, 4, 5, 6].map((retry) =>
-      backoffDelay(policy, retry, ceiling),
-    )
-
-    expect(delays).toEqual([999, 1999, 3999, 4999, 4999, 4999])
-  })
-
-  it('draws the full jitter range from zero to the ceiling', () => {
-    expect(backoffDelay(policy, 3, () => 0)).toBe(0)
-    expect(backoffDelay(policy, 3, () => 0.5)).toBe(2000)
-  })
-
-  it('treats retry numbers below 1 as the first retry', () => {
-    expect(backoffDelay(policy, 0, ceiling)).toBe(999)
-    expect(backoffDelay(policy, -5, ceiling)).toBe(999)
-  })
-
-  it('stays finite and capped for very large retry numbers', () => {
-    expect(backoffDelay(policy, 10_000, ceiling)).toBe(4999)
   })
 })

@@ -3,13 +3,19 @@ import { createParley, type Parley } from '../src/parley.js'
 import { RateLimitedError } from '../src/errors.js'
 import { createMockProvider } from '../src/providers/mock-provider.js'
 import type { ParleyDatabase } from '../src/store/schema.js'
-import { ManualClock, memoryDb, rowCounts, smsRequest } from './support.js'
+import {
+  DIALECT_LABEL,
+  ManualClock,
+  rowCounts,
+  smsRequest,
+  testDb,
+} from './support.js'
 
 let db: ParleyDatabase
 let parley: Parley
 
 async function open(config = {}) {
-  db = await memoryDb()
+  db = await testDb()
   const clock = new ManualClock()
   parley = await createParley({
     db,
@@ -26,7 +32,7 @@ afterEach(async () => {
   await db.close()
 })
 
-describe('the per-sender limit on send', () => {
+describe(`the per-sender limit on send on ${DIALECT_LABEL}`, () => {
   it('refuses the 61st send of one sender at the default limit, storing nothing', async () => {
     await open()
     for (let i = 0; i < 60; i += 1) {
@@ -72,7 +78,7 @@ describe('the per-sender limit on send', () => {
   })
 })
 
-describe('ingress.limitClient', () => {
+describe(`ingress.limitClient on ${DIALECT_LABEL}`, () => {
   it('refuses request 121 from one client at the API default and counts it', async () => {
     await open()
     for (let i = 0; i < 120; i += 1) {

@@ -23,9 +23,10 @@ import { createMockProvider, type MockProvider } from '@parley/core'
 import type { ParleyEvents } from '../src/events.js'
 import type { DispatchWorker } from '../src/queue/dispatch-worker.js'
 import {
-  type CountingProvider,
   countingProvider,
+  type CountingProvider,
   createHarness,
+  DIALECT_LABEL,
   emailRequest,
   type Harness,
   jobOf,
@@ -149,7 +150,7 @@ async function attempts(s: Scenario, ids: readonly string[]) {
   return out
 }
 
-describe('a provider breaker over a failing SMS provider', () => {
+describe(`a provider breaker over a failing SMS provider on ${DIALECT_LABEL}`, () => {
   let s: Scenario
 
   beforeEach(async () => {

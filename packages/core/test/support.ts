@@ -17,9 +17,17 @@ import {
   silentLogger,
   ValidationError,
 } from '@parley/core'
+import { openPostgres } from '@parley/core/postgres'
 import { openSqlite } from '@parley/core/sqlite'
+import { inject } from 'vitest'
+import {
+  freshSchema,
+  POSTGRES_URL,
+  processDatabase,
+} from '../../../test/helpers/postgres.js'
 import { resolveConfig, type ResolvedConfig } from '../src/config.js'
 import type { ParleyEvents } from '../src/events.js'
+import type { DialectName } from '../src/store/schema.js'
 import type { ChannelFamily } from '../src/messages/types.js'
 import { Metrics } from '../src/metrics/metrics.js'
 import { DispatchWorker } from '../src/queue/dispatch-worker.js'
@@ -117,11 +125,109 @@ export function rejectedFields(run: () => unknown): string[] {
   return validationDetails(run).map((detail) => detail.field)
 }
 
-/** A migrated private in-memory SQLite database. */
+/**
+ * The dialect the storage suite runs on: the `sqlite` and `postgres`
+ * projects of vitest.config.ts set `PARLEY_TEST_DIALECT`; SQLite elsewhere.
+ */
+export const DIALECT: DialectName =
+  process.env.PARLEY_TEST_DIALECT === 'postgres' ? 'postgres' : 'sqlite'
+
+/** The dialect's name for test names: `SQLite` or `Postgres`. */
+export const DIALECT_LABEL = DIALECT === 'postgres' ? 'Postgres' : 'SQLite'
+
+/** A migrated private in-memory SQLite database, whatever the dialect. */
 export async function memoryDb(): Promise<ParleyDatabase> {
   const db = openSqlite({ filename: ':memory:' })
   await migrateToLatest(db)
   return db
+}
+
+/**
+ * An empty database of {@link DIALECT} that outlives the connections to
+ * it, for tests of restarts and of several connections: a SQLite file in
+ * a temporary folder, or a Postgres schema of its own (in a database of the
+ * test file's own, see test/helpers/postgres.ts).
+ */
+export interface TestStore {
+  /** Opens a new connection (a pool on Postgres); close each one. */
+  open(): ParleyDatabase
+  /** Deletes the database. Close every connection first. */
+  remove(): Promise<void>
+}
+
+export async function testStore(): Promise<TestStore> {
+  if (DIALECT === 'postgres') {
+    const url = inject('postgresUrl') ?? POSTGRES_URL
+    const schema = await freshSchema(await processDatabase(url))
+    return {
+      open: () =>
+        openPostgres({ connectionString: schema.url, schema: schema.name }),
+      remove: () => schema.drop(),
+    }
+  }
+  const dir = await tempDir()
+  const filename = join(dir.path, 'parley.db')
+  return { open: () => openSqlite({ filename }), remove: dir.remove }
+}
+
+/** Options of {@link testDb}. */
+export interface TestDbOptions {
+  /** Runs the migrations. @default true */
+  readonly migrate?: boolean
+}
+
+/**
+ * A fresh database of {@link DIALECT} for one test, migrated: a private
+ * in-memory SQLite database, or a Postgres schema of its own (so tests may
+ * run in parallel), dropped when the database is closed.
+ */
+export async function testDb(
+  options: TestDbOptions = {},
+): Promise<ParleyDatabase> {
+  const migrate = options.migrate ?? true
+  if (DIALECT === 'sqlite') {
+    const db = openSqlite({ filename: ':memory:' })
+    if (migrate) await migrateToLatest(db)
+    return db
+  }
+  const store = await testStore()
+  const db = store.open()
+  const close = async () => {
+    await db.close()
+    await store.remove()
+  }
+  try {
+    if (migrate) await migrateToLatest(db)
+  } catch (error) {
+    await close()
+    throw error
+  }
+  return { ...db, close }
+}
+
+/**
+ * A stored row as SQLite returns it, whichever the dialect, so that one
+ * assertion serves both: Postgres returns `timestamptz` columns as Dates
+ * and `bigint` ids as strings.
+ */
+export function plainRow<T extends object>(row: T): T {
+  const plain: Record<string, unknown> = {}
+  for (const [column, value] of Object.entries(row)) {
+    plain[column] =
+      value instanceof Date
+        ? value.toISOString()
+        : ID_COLUMNS.has(column) && typeof value === 'string'
+          ? Number(value)
+          : value
+  }
+  return plain as T
+}
+
+const ID_COLUMNS = new Set(['id', 'message_id', 'conversation_id'])
+
+/** {@link plainRow} of every row. */
+export function plainRows<T extends object>(rows: readonly T[]): T[] {
+  return rows.map(plainRow)
 }
 
 /** A temporary folder, removed by the returned function. */
@@ -146,7 +252,10 @@ export function countingDb(inner: ParleyDatabase): CountingDb {
   let calls = 0
   const wrapper: CountingDb = {
     dialect: inner.dialect,
+    schema: inner.schema,
     kysely: inner.kysely,
+    ...(inner.notify && { notify: inner.notify.bind(inner) }),
+    ...(inner.subscribe && { subscribe: inner.subscribe.bind(inner) }),
     get calls() {
       return calls
     },
@@ -232,7 +341,7 @@ export interface HarnessOptions {
 }
 
 /**
- * A migrated in-memory database, a manual clock, a facade that queues work,
+ * A fresh migrated database of {@link DIALECT} (see {@link testDb}), a manual clock, a facade that queues work,
  * and factories for workers whose `step()` the test calls itself.
  */
 export async function createHarness(
@@ -242,7 +351,7 @@ export async function createHarness(
     createMockProvider({ family: 'sms' }),
     createMockProvider({ family: 'email' }),
   ]
-  const db = countingDb(await memoryDb())
+  const db = countingDb(await testDb())
   const clock = new ManualClock()
   // Tests that send in bulk must not be shaped by the per-sender limit;
   // a test of the limits sets them itself.
@@ -302,22 +411,24 @@ export async function createHarness(
   }
 }
 
-/** The dispatch job row of a message. */
-export function jobOf(db: ParleyDatabase, messageId: string) {
-  return db.kysely
+/** The dispatch job row of a message (see {@link plainRow}). */
+export async function jobOf(db: ParleyDatabase, messageId: string) {
+  const row = await db.kysely
     .selectFrom('dispatch_jobs')
     .selectAll()
     .where('message_id', '=', Number(messageId))
     .executeTakeFirstOrThrow()
+  return plainRow(row)
 }
 
-/** The stored message row. */
-export function messageRow(db: ParleyDatabase, messageId: string) {
-  return db.kysely
+/** The stored message row (see {@link plainRow}). */
+export async function messageRow(db: ParleyDatabase, messageId: string) {
+  const row = await db.kysely
     .selectFrom('messages')
     .selectAll()
     .where('id', '=', Number(messageId))
     .executeTakeFirstOrThrow()
+  return plainRow(row)
 }
 
 /** Row counts of every table that holds messages or work. */
@@ -336,28 +447,74 @@ export async function rowCounts(db: ParleyDatabase) {
   }
 }
 
-/** Makes SQLite refuse to insert a message whose body is `body`. */
+/**
+ * Makes the database refuse to insert a message whose body is `body`, with
+ * the error `injected message failure` (a trigger, on either dialect).
+ * Resolves a function that removes the trigger again.
+ */
 export async function poisonMessageBody(
   db: ParleyDatabase,
   body: string,
-): Promise<void> {
-  await sql
-    .raw(
-      `create trigger poison_message before insert on messages
-       when new.body = '${body.replaceAll("'", "''")}'
-       begin select raise(abort, 'injected message failure'); end`,
-    )
-    .execute(db.kysely)
+): Promise<() => Promise<void>> {
+  const literal = `'${body.replaceAll("'", "''")}'`
+  return injectFailure(db, {
+    name: 'poison_message',
+    table: 'messages',
+    when: `new.body = ${literal}`,
+    error: 'injected message failure',
+  })
 }
 
-/** Makes SQLite refuse every conversation upsert. */
-export async function poisonConversations(db: ParleyDatabase): Promise<void> {
-  await sql
-    .raw(
-      `create trigger poison_conversation before insert on conversations
-       begin select raise(abort, 'injected upsert failure'); end`,
+/** Makes the database refuse every conversation upsert. */
+export async function poisonConversations(
+  db: ParleyDatabase,
+): Promise<() => Promise<void>> {
+  return injectFailure(db, {
+    name: 'poison_conversation',
+    table: 'conversations',
+    when: 'true',
+    error: 'injected upsert failure',
+  })
+}
+
+interface InjectedFailure {
+  /** The trigger's (and on Postgres its function's) name. */
+  readonly name: string
+  readonly table: string
+  /** An SQL condition on the new row, `new`. */
+  readonly when: string
+  readonly error: string
+}
+
+async function injectFailure(
+  db: ParleyDatabase,
+  failure: InjectedFailure,
+): Promise<() => Promise<void>> {
+  const { name, table, when, error } = failure
+  const run = (statement: string) =>
+    sql
+      .raw(statement)
+      .execute(db.kysely)
+      .then(() => undefined)
+  if (db.dialect === 'sqlite') {
+    await run(
+      `create trigger ${name} before insert on ${table} when ${when}
+       begin select raise(abort, '${error}'); end`,
     )
-    .execute(db.kysely)
+    return () => run(`drop trigger ${name}`)
+  }
+  await run(
+    `create function ${name}() returns trigger language plpgsql as $$
+     begin
+       if ${when} then raise exception '${error}'; end if;
+       return new;
+     end $$`,
+  )
+  await run(
+    `create trigger ${name} before insert on ${table}
+     for each row execute function ${name}()`,
+  )
+  return () => run(`drop trigger ${name} on ${table}`)
 }
 
 /**

@@ -9,8 +9,16 @@ import {
   standardWebhookKey,
 } from './http/security/signatures.js'
 
+/** Where rate-limit buckets live (API_RATE_LIMIT_STORE). */
+export type RateLimitStoreKind = 'memory' | 'database'
+
 /** Who may call the API, and how webhooks prove where they come from. */
 export interface EdgeConfig {
+  /**
+   * Where the rate limits keep their buckets: `memory` (per process) or
+   * `database` (shared by every instance on the database).
+   */
+  readonly rateLimitStore: RateLimitStoreKind
   /** Bearer keys (API_KEYS); empty: the API is open. */
   readonly apiKeys: readonly ApiKey[]
   /** Proxies whose X-Forwarded-For is believed (API_TRUSTED_PROXIES). */
@@ -32,17 +40,12 @@ export interface EdgeConfig {
 
 /** Reads the edge's variables; a bad value names its variable. */
 export function readEdgeConfig(read: EnvReader): EdgeConfig {
-  const store = read.oneOf('API_RATE_LIMIT_STORE', 'memory', [
-    'memory',
-    'database',
-  ])
-  if (store === 'database') {
-    throw new ConfigError(
-      'API_RATE_LIMIT_STORE',
-      'the database store is not available in this version; use memory',
-    )
-  }
   return {
+    rateLimitStore: read.oneOf<RateLimitStoreKind>(
+      'API_RATE_LIMIT_STORE',
+      'memory',
+      ['memory', 'database'],
+    ),
     apiKeys: parsed(read, 'API_KEYS', parseApiKeys) ?? [],
     trustedProxies:
       parsed(read, 'API_TRUSTED_PROXIES', parseTrustedProxies) ?? [],

@@ -10,8 +10,13 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { connect, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { silentLogger } from '@parley/core'
+import { loadConfig, startServer } from '@parley/server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readBody } from '../src/http/body.js'
 import {
@@ -70,8 +75,8 @@ class RawClient {
   private readonly socket: Socket
   private readonly waiters = new Set<() => void>()
 
-  constructor() {
-    this.socket = connect(port, '127.0.0.1')
+  constructor(to = port) {
+    this.socket = connect(to, '127.0.0.1')
     this.socket.setEncoding('latin1')
     this.socket.on('data', (chunk: string) => {
       this.received += chunk
@@ -238,5 +243,32 @@ describe('declaredLength', () => {
     expect(declaredLength({ headers } as unknown as IncomingMessage)).toBe(
       length,
     )
+  })
+})
+
+describe('Expect: 100-continue on the running server', () => {
+  it('refuses an oversized declared body with a JSON 413 and no 100 Continue', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-expect-'))
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATABASE_URL: join(dir, 'parley.db'),
+      API_MAX_BODY_BYTES: '1024',
+    })
+    const running = await startServer({ config, logger: silentLogger })
+    try {
+      const client = new RawClient(running.port)
+
+      client.write(head(1025))
+      await client.until((c) => c.closed)
+
+      expect(client.received).toMatch(/^HTTP\/1\.1 413 /)
+      expect(client.received).not.toContain('100 Continue')
+      expect(client.received).toContain('"code":"payload_too_large"')
+      expect(client.received).toMatch(/X-Request-Id: /i)
+    } finally {
+      await running.shutdown()
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

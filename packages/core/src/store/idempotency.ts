@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Kysely } from 'kysely'
+import { IdempotencyInProgressError } from '../errors.js'
 import { type ParleySchema, readTimestamp } from './schema.js'
 
 /** Proof that this caller holds an idempotency key's in-flight marker. */
@@ -101,7 +102,10 @@ async function takeOverIfStale(
   if (createdAt > staleBefore) return { kind: 'in_progress' }
   const taken = await db
     .updateTable('idempotency_keys')
-    .set({ created_at: now })
+    .set({
+      created_at: now,
+      expires_at: new Date(request.now + request.ttlMs).toISOString(),
+    })
     .where('scope', '=', request.scope)
     .where('key', '=', request.key)
     .where('state', '=', 'in_flight')
@@ -133,22 +137,25 @@ function fresh(request: ClaimRequest, now: string): IdempotencyClaim {
 /**
  * Stores the final result under the key, in the caller's transaction (the
  * same one that makes the request's writes, so that both commit or
- * neither does). False when the marker is no longer this caller's.
+ * neither does). When the marker is no longer this caller's (it stalled
+ * past the stale limit and a repeat took the key over), it throws
+ * {@link IdempotencyInProgressError}, rolling the writes back: the repeat
+ * that holds the key now makes them, once.
  */
 export async function completeIdempotencyKey(
   trx: Kysely<ParleySchema>,
   token: IdempotencyToken,
   result: string,
-): Promise<boolean> {
+): Promise<void> {
   const done = await trx
     .updateTable('idempotency_keys')
-    .set({ state: 'done', status_code: 200, response_body: result })
+    .set({ state: 'done', status_code: null, response_body: result })
     .where('scope', '=', token.scope)
     .where('key', '=', token.key)
     .where('state', '=', 'in_flight')
     .where('created_at', '=', token.createdAt)
     .executeTakeFirst()
-  return Number(done.numUpdatedRows) === 1
+  if (Number(done.numUpdatedRows) !== 1) throw new IdempotencyInProgressError()
 }
 
 /** Drops an in-flight marker after a failure, so a repeat runs afresh. */

@@ -217,12 +217,30 @@ function deliveryReports(types: DialectTypes): Migration {
   }
 }
 
+// Whole units and epoch milliseconds, not timestamps: the rate-limit
+// store does its arithmetic on these columns inside one statement.
+// TODO(#9): idle rows (buckets that have refilled) are never pruned yet;
+// retention should delete them after API_RETENTION_DAYS.
+function rateLimitBuckets(): Migration {
+  return {
+    async up(db: Db) {
+      await db.schema
+        .createTable('rate_limit_buckets')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('level', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at_ms', 'bigint', (c) => c.notNull())
+        .execute()
+    },
+  }
+}
+
 /** The migrations, in order, for one dialect. */
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   const types = TYPES[dialect]
   return {
     '0001_initial_schema': initialSchema(types),
     '0002_delivery_reports': deliveryReports(types),
+    '0003_rate_limit_buckets': rateLimitBuckets(),
   }
 }
 
@@ -252,20 +270,47 @@ function migratorFor(db: ParleyDatabase): Migrator {
  * once: Kysely's migrator takes a lock.
  */
 export async function migrateToLatest(db: ParleyDatabase): Promise<string[]> {
-  const { error, results } = await migratorFor(db).migrateToLatest()
-  if (error) {
+  for (let attempt = 1; ; attempt += 1) {
+    const { error, results } = await migratorFor(db).migrateToLatest()
+    if (!error) return (results ?? []).map((result) => result.migrationName)
+    if (attempt < 4 && isVanishedObject(error)) continue
     const reason = error instanceof Error ? `: ${error.message}` : ''
     throw new ParleyError('unavailable', describeFailure(results) + reason, {
       cause: error,
     })
   }
-  return (results ?? []).map((result) => result.migrationName)
 }
 
-/** True when every known migration has been applied. */
+// Kysely's migrator looks for its tables by scanning every schema of a
+// Postgres database; a schema another deployment drops during that scan
+// makes it fail with "schema ... does not exist" (3F000) or "relation ...
+// does not exist" (42P01) although nothing of ours is missing. Such a
+// failure is worth another try.
+function isVanishedObject(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === '3F000' || code === '42P01'
+}
+
+/**
+ * True when every known migration has been applied. Reads the migration
+ * table directly (one cheap query, no catalogue scan), so readiness
+ * probes stay light.
+ */
 export async function isSchemaCurrent(db: ParleyDatabase): Promise<boolean> {
-  const migrations = await migratorFor(db).getMigrations()
-  return migrations.every((migration) => migration.executedAt !== undefined)
+  const known = Object.keys(migrationsFor(db.dialect))
+  try {
+    const applied = await sql<{ name: string }>`select name from ${sql.table(
+      'parley_migrations',
+    )}`.execute(db.kysely)
+    const names = new Set(applied.rows.map((row) => row.name))
+    return known.every((name) => names.has(name))
+  } catch (error) {
+    // No migration table yet: nothing has been applied.
+    if (isVanishedObject(error) || /no such table/i.test(String(error))) {
+      return false
+    }
+    throw error
+  }
 }
 
 function describeFailure(results: MigrationResultSet['results']): string {

@@ -127,8 +127,20 @@ export interface PendingStatusUpdatesTable {
   received_at: TimestampColumn
 }
 
+/**
+ * `rate_limit_buckets`: token buckets of the database rate-limit store,
+ * in whole units (see `RateLimitStore`). Postgres returns `bigint` columns
+ * as strings.
+ */
+export interface RateLimitBucketsTable {
+  key: string
+  level: ColumnType<number | string, number, number>
+  updated_at_ms: ColumnType<number | string, number, number>
+}
+
 /** Parley's tables, as Kysely sees them. */
 export interface ParleySchema {
+  rate_limit_buckets: RateLimitBucketsTable
   pending_status_updates: PendingStatusUpdatesTable
   conversations: ConversationsTable
   messages: MessagesTable
@@ -141,9 +153,17 @@ export interface ParleySchema {
 export type DialectName = 'sqlite' | 'postgres'
 
 /**
+ * Called for each notification on a subscribed channel with its payload
+ * (`''` when it has none), and with `undefined` after the listening
+ * session reconnected: notifications sent while it was away are lost, so
+ * the subscriber should look for whatever they announced.
+ */
+export type NotificationHandler = (payload: string | undefined) => void
+
+/**
  * A database Parley can use: a Kysely instance plus the few things that
  * differ between dialects. Create one with `openSqlite` from
- * `@parley/core/sqlite`.
+ * `@parley/core/sqlite` or `openPostgres` from `@parley/core/postgres`.
  */
 export interface ParleyDatabase {
   /** Which SQL dialect this is. */
@@ -162,7 +182,25 @@ export interface ParleyDatabase {
   writeTransaction<T>(
     work: (trx: Kysely<ParleySchema>) => Promise<T>,
   ): Promise<T>
-  /** Closes the connection (or pool). */
+  /**
+   * Sends a notification on `channel` to every session of this database
+   * that listens on it (Postgres `NOTIFY`). Only databases that several
+   * processes share have it; without it, workers of other processes find
+   * new work at their next poll.
+   */
+  notify?(channel: string, payload: string): Promise<void>
+  /**
+   * Calls `onNotify` for every notification on `channel` until the
+   * returned function is called (Postgres `LISTEN`, over one dedicated
+   * session that reconnects with backoff when it drops). Resolves once the
+   * first attempt to listen has been made, whether it succeeded or not:
+   * polling covers the time without a session.
+   */
+  subscribe?(
+    channel: string,
+    onNotify: NotificationHandler,
+  ): Promise<() => Promise<void>>
+  /** Closes the connection (or pool), and the listening session if any. */
   close(): Promise<void>
 }
 

@@ -1,0 +1,216 @@
+/**
+ * LISTEN/NOTIFY on Postgres: one dedicated listening session per pool,
+ * notifications between pools, reconnection after the session is killed,
+ * and Parley instances that wake each other's idle workers.
+ */
+import pg from 'pg'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import {
+  createMockProvider,
+  createParley,
+  type LogFields,
+  type Logger,
+  type Parley,
+  type ParleyDatabase,
+} from '@parley/core'
+import { openPostgres } from '@parley/core/postgres'
+import { pollUntil } from '../../../test/helpers/poll.js'
+import {
+  type FreshSchema,
+  freshSchema,
+  POSTGRES_URL,
+} from '../../../test/helpers/postgres.js'
+import { postgresSkipReason } from '../../../test/helpers/postgres-required.js'
+import { BULK_LIMITS, smsWebhook } from './support.js'
+
+const skip = await postgresSkipReason('the LISTEN/NOTIFY tests')
+
+const cleanups: Array<() => Promise<void>> = []
+let admin: pg.Client | undefined
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+afterAll(async () => {
+  await admin?.end()
+})
+
+async function adminClient(): Promise<pg.Client> {
+  if (admin) return admin
+  admin = new pg.Client({ connectionString: POSTGRES_URL })
+  admin.on('error', () => undefined)
+  await admin.connect()
+  return admin
+}
+
+async function schema(): Promise<FreshSchema> {
+  const fresh = await freshSchema()
+  cleanups.push(() => fresh.drop())
+  return fresh
+}
+
+function open(fresh: FreshSchema, logger?: Logger): ParleyDatabase {
+  const db = openPostgres({
+    connectionString: fresh.url,
+    schema: fresh.name,
+    poolMax: 3,
+    logger,
+  })
+  cleanups.push(() => db.close())
+  return db
+}
+
+/** The backends of this schema's listening sessions. */
+async function listenerPids(fresh: FreshSchema): Promise<number[]> {
+  const client = await adminClient()
+  const { rows } = await client.query<{ pid: number }>(
+    'select pid from pg_stat_activity where application_name = $1',
+    [`parley-listener ${fresh.name}`],
+  )
+  return rows.map((row) => row.pid)
+}
+
+function recordingLogger(): Logger & { events: string[] } {
+  const events: string[] = []
+  const log = (event: string, _fields?: LogFields) => {
+    events.push(event)
+  }
+  return { events, debug: log, info: log, warn: log, error: log }
+}
+
+describe.skipIf(skip !== undefined)('Postgres LISTEN/NOTIFY', () => {
+  it('delivers a notification sent through one pool to a subscriber of another', async () => {
+    const fresh = await schema()
+    const sender = open(fresh)
+    const receiver = open(fresh)
+    const received: Array<string | undefined> = []
+    await receiver.subscribe!('parley_dispatch', (payload) => {
+      received.push(payload)
+    })
+
+    await sender.notify!('parley_dispatch', 'hello')
+
+    await pollUntil(() => received.length > 0, { timeoutMs: 5000 })
+    expect(received).toEqual(['hello'])
+  })
+
+  it('listens on every channel over one dedicated session, closed with the last subscription', async () => {
+    const fresh = await schema()
+    const db = open(fresh)
+
+    const stops = await Promise.all([
+      db.subscribe!('parley_dispatch', () => undefined),
+      db.subscribe!('parley_inbound', () => undefined),
+      db.subscribe!('parley_inbound', () => undefined),
+    ])
+    expect(await listenerPids(fresh)).toHaveLength(1)
+
+    for (const stop of stops) await stop()
+    await pollUntil(async () => (await listenerPids(fresh)).length === 0, {
+      timeoutMs: 5000,
+    })
+  })
+
+  it('reconnects after its session is killed, says so, and delivers again', async () => {
+    const fresh = await schema()
+    const logger = recordingLogger()
+    const db = open(fresh, logger)
+    const received: Array<string | undefined> = []
+    await db.subscribe!('parley_inbound', (payload) => {
+      received.push(payload)
+    })
+    const [pid] = await listenerPids(fresh)
+
+    const client = await adminClient()
+    await client.query('select pg_terminate_backend($1)', [pid])
+
+    // The reconnected session reports that notifications may be lost.
+    await pollUntil(() => received.includes(undefined), { timeoutMs: 10_000 })
+    await db.notify!('parley_inbound', 'after')
+    await pollUntil(() => received.includes('after'), { timeoutMs: 5000 })
+    expect(logger.events).toContain('postgres.listener_lost')
+    expect(await listenerPids(fresh)).not.toContain(pid)
+  })
+
+  it('keeps delivering to other handlers when one throws', async () => {
+    const fresh = await schema()
+    const logger = recordingLogger()
+    const db = open(fresh, logger)
+    const received: string[] = []
+    await db.subscribe!('parley_dispatch', () => {
+      throw new Error('boom')
+    })
+    await db.subscribe!('parley_dispatch', (payload) => {
+      received.push(payload ?? '')
+    })
+
+    await db.notify!('parley_dispatch', 'x')
+
+    await pollUntil(() => received.length === 1, { timeoutMs: 5000 })
+    expect(logger.events).toContain('postgres.notification_handler_failed')
+  })
+})
+
+/** Two Parley instances on one schema, polling only once a minute. */
+async function twoInstances(
+  fresh: FreshSchema,
+  options: { listen: boolean },
+): Promise<{ front: Parley; worker: Parley; workerDb: ParleyDatabase }> {
+  const config = { ...BULK_LIMITS, pollIntervalMs: 60_000 }
+  const providers = [createMockProvider({ family: 'sms' })]
+  const frontDb = open(fresh)
+  const workerDb = options.listen
+    ? open(fresh)
+    : withoutNotifications(open(fresh))
+  const front = await createParley({ db: frontDb, providers, config })
+  const worker = await createParley({ db: workerDb, providers, config })
+  cleanups.push(async () => {
+    await worker.stop({ graceMs: 1000 })
+    await front.stop({ graceMs: 1000 })
+  })
+  // The front instance takes requests and runs no workers: only the
+  // worker instance can thread what it accepts. Its first look for work
+  // (at start) must be over before the test queues any.
+  await worker.start()
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  return { front, worker, workerDb }
+}
+
+// The same database, as a driver without notifications would offer it.
+function withoutNotifications(db: ParleyDatabase): ParleyDatabase {
+  const { notify: _notify, subscribe: _subscribe, ...rest } = db
+  return { ...rest, close: () => db.close() }
+}
+
+describe.skipIf(skip !== undefined)('Parley instances on one Postgres', () => {
+  it("wake another instance's idle worker at once instead of at its next poll", async () => {
+    const fresh = await schema()
+    const { front, worker } = await twoInstances(fresh, { listen: true })
+
+    const started = performance.now()
+    await front.receive(smsWebhook({ messaging_provider_id: 'SM-wake' }), {
+      channel: 'sms',
+    })
+    await pollUntil(
+      async () => (await worker.conversations.list()).total === 1,
+      { timeoutMs: 10_000, intervalMs: 5 },
+    )
+
+    // The poll interval is a minute: only the notification explains this.
+    expect(performance.now() - started).toBeLessThan(2000)
+    expect(worker.metrics.snapshot().worker_processed).toBe(1)
+  })
+
+  it('leave the work to the next poll when the database has no notifications', async () => {
+    const fresh = await schema()
+    const { front, worker } = await twoInstances(fresh, { listen: false })
+
+    await front.receive(smsWebhook({ messaging_provider_id: 'SM-poll' }), {
+      channel: 'sms',
+    })
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+
+    expect(worker.metrics.snapshot().worker_processed).toBe(0)
+  })
+})
