@@ -102,3 +102,33 @@ describe('status callbacks with unstorable ids', () => {
     },
   )
 })
+
+describe('a good request followed by bad bytes on one connection', () => {
+  it('still answers the good request with its own status, then closes', async () => {
+    const body = JSON.stringify({
+      from: '+18045551234',
+      to: '+12025550123',
+      type: 'sms',
+      body: 'pipelined',
+      timestamp: '2024-11-01T14:00:00Z',
+    })
+    const raw = await exchange(
+      `POST /api/messages/sms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}garbage after it`,
+    )
+
+    expect(parse(raw).status).toBe(202)
+  })
+})
+
+describe('SendGrid event posts', () => {
+  it('refuses more than 1000 events in one post, storing nothing', async () => {
+    const events = Array.from({ length: 1001 }, (_, i) => ({
+      event: 'delivered',
+      sg_message_id: `m${i}.filter`,
+    }))
+    const answer = await post(server.url, '/api/webhooks/email/events', events)
+
+    expect(answer.status).toBe(413)
+    expect(answer.body.code).toBe('payload_too_large')
+  })
+})

@@ -122,6 +122,15 @@ function answerUnparsedRequests(server: Server): void {
       socket.destroy()
       return
     }
+    // Bad bytes after a good request on the same connection: that request
+    // is still being answered, and its answer must not be replaced by this
+    // one. It goes out as usual, and the connection then closes.
+    const pending = (socket as { _httpMessage?: { shouldKeepAlive: boolean } })
+      ._httpMessage
+    if (pending) {
+      pending.shouldKeepAlive = false
+      return
+    }
     const oversized = error.code === 'HPE_HEADER_OVERFLOW'
     const requestId = requestIdFromRaw(error) ?? randomUUID()
     socket.end(

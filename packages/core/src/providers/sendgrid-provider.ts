@@ -366,7 +366,8 @@ async function sendGridOutcome(
 ): Promise<ProviderOutcome> {
   if (response.ok) return sentOrTransient(response, settings)
 
-  const text = await readAnswerText(response)
+  // Redact before anything is cut short, or a cut could leave part of it.
+  const text = withoutSecret(await readAnswerText(response), settings.apiKey)
   const said = sendGridErrorText(parseJsonOrUndefined(text), text)
   const detail = answerDetail(settings.name, response.status, said)
   return failedAnswerOutcome(

@@ -163,7 +163,13 @@ async function twilioOutcome(
   response: Response,
   settings: TwilioSettings,
 ): Promise<ProviderOutcome> {
-  const text = await readAnswerText(response)
+  // Redact the token (and the Basic credentials carrying it) before
+  // anything is cut short, or a cut could leave part of it.
+  const credentials = settings.authorization.replace(/^Basic /, '')
+  const text = withoutSecret(
+    withoutSecret(await readAnswerText(response), settings.authToken),
+    credentials,
+  )
   const json = parseJsonOrUndefined(text)
   if (response.ok) return sentOrTransient(json, response.status, settings)
 

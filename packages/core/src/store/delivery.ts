@@ -84,6 +84,15 @@ async function keepForLater(
   update: DeliveryStatusUpdate,
   now: string,
 ): Promise<void> {
+  // A redelivered report adds nothing: keep one row per id and status.
+  const known = await trx
+    .selectFrom('pending_status_updates')
+    .select('id')
+    .where('provider_message_id', '=', update.providerMessageId)
+    .where('family', '=', update.family)
+    .where('status', '=', update.status)
+    .executeTakeFirst()
+  if (known) return
   await trx
     .insertInto('pending_status_updates')
     .values({

@@ -45,6 +45,10 @@ export async function smsStatus(
   return statusResult({ [result?.kind ?? 'ignored']: 1 })
 }
 
+// SendGrid batches events; a bound keeps one post's synchronous work (and
+// its write transaction) short.
+const MAX_EVENTS_PER_POST = 1000
+
 /**
  * SendGrid-style event callbacks: a JSON array of events, matched to
  * messages by the `X-Message-Id` prefix of `sg_message_id`. Engagement
@@ -60,6 +64,12 @@ export async function emailEvents(
       'the body must be an array of events',
       {},
       [{ field: '(body)', message: 'must be a JSON array of events' }],
+    )
+  }
+  if (input.body.length > MAX_EVENTS_PER_POST) {
+    throw new HttpError(
+      'payload_too_large',
+      `at most ${MAX_EVENTS_PER_POST} events per post`,
     )
   }
   const updates: DeliveryStatusUpdate[] = []
