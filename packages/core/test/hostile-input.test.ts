@@ -72,3 +72,14 @@ describe('email snippets from hostile bodies', () => {
     )
   })
 })
+
+describe('snippets of graphemes with endless combining marks', () => {
+  it('stay a few hundred code units long', () => {
+    const body = `e${'\u0301'.repeat(150_000)} and more`
+
+    const snippet = makeSnippet(body, 'sms', 64)
+
+    expect(snippet.length).toBeLessThanOrEqual(64 * 16)
+    expect(snippet.startsWith('e\u0301')).toBe(true)
+  })
+})

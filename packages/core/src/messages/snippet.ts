@@ -28,7 +28,23 @@ export function makeSnippet(
       ? decodeEntities(htmlToText(body, enough))
       : body.slice(0, enough)
   const folded = text.replace(/\s+/g, ' ').trim()
-  return takeGraphemes(folded, length)
+  return capCodeUnits(takeGraphemes(folded, length), length * 16)
+}
+
+// A grapheme may carry any number of combining marks; a preview must stay
+// small whatever the body holds. Whole graphemes are kept while they fit in
+// `max` code units (an emoji family is 11); only a first grapheme larger
+// than that on its own is cut, never inside a surrogate pair.
+function capCodeUnits(text: string, max: number): string {
+  if (text.length <= max) return text
+  let out = ''
+  for (const { segment } of segmenter.segment(text)) {
+    if (out.length + segment.length > max) break
+    out += segment
+  }
+  if (out !== '') return out
+  const end = /[\uD800-\uDBFF]/.test(text.charAt(max - 1)) ? max - 1 : max
+  return text.slice(0, end)
 }
 
 /** The first `count` grapheme clusters of `text`. */
