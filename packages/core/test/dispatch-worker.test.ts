@@ -216,6 +216,62 @@ describe(`DispatchWorker on ${DIALECT_LABEL}`, () => {
       })
     })
 
+    it('keeps renewing the lease of a running call while the worker polls', async () => {
+      const gate = deferred<ProviderOutcome>()
+      const slow = scriptedProvider('sms', () => gate.promise, 'slow')
+      const fast = scriptedProvider('sms', () => sent('FAST-1'), 'fast')
+      await setup([slow], { config: { leaseMs: 30_000 } })
+      const { id } = await h.parley.send(smsRequest())
+      const first = h.dispatchWorker([slow])
+      const second = h.dispatchWorker([fast])
+      await first.step()
+      await eventually(() => expect(slow.calls).toHaveLength(1))
+
+      // Not due yet: a third of the lease has not passed.
+      h.clock.advance(9_999)
+      await first.step()
+      expect((await jobOf(h.db, id)).locked_until).toBe(h.clock.iso(20_001))
+      h.clock.advance(15_001)
+      await first.step()
+      expect((await jobOf(h.db, id)).locked_until).toBe(h.clock.iso(30_000))
+      // Past the first lease: the renewed one still holds.
+      h.clock.advance(29_999)
+      await round(second)
+
+      expect(fast.calls).toHaveLength(0)
+      gate.resolve(sent('SLOW-1'))
+      await first.idle()
+      expect(await messageRow(h.db, id)).toMatchObject({
+        status: 'sent',
+        provider_message_id: 'SLOW-1',
+      })
+      expect(await jobOf(h.db, id)).toMatchObject({
+        state: 'done',
+        attempts: 1,
+      })
+    })
+
+    it('renews only the leases it still holds', async () => {
+      const gate = deferred<ProviderOutcome>()
+      const slow = scriptedProvider('sms', () => gate.promise, 'slow')
+      const fast = scriptedProvider('sms', () => sent('FAST-1'), 'fast')
+      await setup([slow], { config: { leaseMs: 30_000 } })
+      const { id } = await h.parley.send(smsRequest())
+      const first = h.dispatchWorker([slow])
+      const second = h.dispatchWorker([fast])
+      await first.step()
+      await eventually(() => expect(slow.calls).toHaveLength(1))
+      h.clock.advance(30_000)
+      await round(second)
+      const afterTakeover = await jobOf(h.db, id)
+
+      await first.step()
+
+      expect(await jobOf(h.db, id)).toEqual(afterTakeover)
+      gate.resolve(sent('LATE'))
+      await first.idle()
+    })
+
     it('claims a job again once the lease of a crashed worker expires', async () => {
       const provider = scriptedProvider('sms', () => sent())
       await setup([provider], { config: { leaseMs: 30_000 } })

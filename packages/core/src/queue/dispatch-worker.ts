@@ -27,6 +27,7 @@ import {
   completeRow,
   deadLetterRow,
   releaseClaims,
+  renewClaims,
   rescheduleRow,
   type Settlement,
 } from './queue-table.js'
@@ -75,6 +76,8 @@ export class DispatchWorker {
   // Jobs claimed and not yet settled (a run that threw keeps its claim).
   private readonly held = new Set<string>()
   private readonly token = `dispatch:${crypto.randomUUID()}`
+  // When the running jobs' leases are next extended (clock ms).
+  private renewDueAt = 0
 
   constructor(private readonly deps: DispatchWorkerDeps) {
     this.loop = new WorkerLoop({
@@ -114,9 +117,13 @@ export class DispatchWorker {
 
   /** Claims and starts what the free slots allow; true if it filled them. */
   async step(): Promise<boolean> {
+    await this.renewLeases()
     const free = this.deps.config.dispatchConcurrency - this.active.size
     if (free <= 0) return false
+    const wasIdle = this.active.size === 0
     const jobs = await this.claim(free)
+    // Fresh leases need no renewal for a third of their length.
+    if (wasIdle && jobs.length > 0) this.scheduleRenewal()
     for (const job of jobs) this.launch(job)
     return jobs.length === free
   }
@@ -124,6 +131,30 @@ export class DispatchWorker {
   /** Resolves when every job started so far has settled (for tests). */
   async idle(): Promise<void> {
     while (this.active.size > 0) await Promise.allSettled(this.active.values())
+  }
+
+  // Every third of a lease, while calls run, their leases are pushed out
+  // again. The loop polls even when every slot is busy, so this runs on
+  // the poll cadence; a job whose run threw is not active and is left to
+  // expire, so that another try takes it.
+  private async renewLeases(): Promise<void> {
+    const { db, clock, config } = this.deps
+    if (this.active.size === 0 || clock.now() < this.renewDueAt) return
+    this.scheduleRenewal()
+    const leaseUntil = isoAfter(clock, config.leaseMs)
+    const ids = [...this.active.keys()]
+    const renewed = await db.writeTransaction((trx) =>
+      renewClaims(trx, 'dispatch_jobs', { token: this.token, ids, leaseUntil }),
+    )
+    this.deps.logger.debug('dispatch.leases_renewed', {
+      count: renewed,
+      locked_until: leaseUntil,
+    })
+  }
+
+  private scheduleRenewal(): void {
+    const { clock, config } = this.deps
+    this.renewDueAt = clock.now() + Math.floor(config.leaseMs / 3)
   }
 
   private async claim(limit: number): Promise<ClaimedJob[]> {

@@ -160,3 +160,25 @@ export async function releaseClaims(
     .executeTakeFirst()
   return Number(result.numUpdatedRows)
 }
+
+/**
+ * Extends the lease of rows this worker is still running, so that a job
+ * whose settlement waits (a slow commit, a stalled event loop) is not
+ * claimed a second time while its call is in flight. Rows the worker lost
+ * (another token) are left alone. Returns how many leases were extended.
+ */
+export async function renewClaims(
+  db: Kysely<ParleySchema>,
+  table: QueueTable,
+  options: { token: string; ids: readonly string[]; leaseUntil: string },
+): Promise<number> {
+  if (options.ids.length === 0) return 0
+  const result = await asQueueDb(db)
+    .updateTable(table)
+    .set({ locked_until: options.leaseUntil })
+    .where('id', 'in', options.ids.map(Number))
+    .where('state', '=', 'running')
+    .where('claim_token', '=', options.token)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows)
+}
