@@ -16,9 +16,11 @@ import {
 import { openPostgres } from '@parley/core/postgres'
 import { pollUntil } from '../../../test/helpers/poll.js'
 import {
+  dropProcessDatabase,
   type FreshSchema,
   freshSchema,
   POSTGRES_URL,
+  processDatabase,
 } from '../../../test/helpers/postgres.js'
 import { postgresSkipReason } from '../../../test/helpers/postgres-required.js'
 import { BULK_LIMITS, smsWebhook } from './support.js'
@@ -34,6 +36,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await admin?.end()
+  await dropProcessDatabase()
 })
 
 async function adminClient(): Promise<pg.Client> {
@@ -45,7 +48,9 @@ async function adminClient(): Promise<pg.Client> {
 }
 
 async function schema(): Promise<FreshSchema> {
-  const fresh = await freshSchema()
+  // NOTIFY channels are database-wide: a database of this file's own keeps
+  // other test files' wake-ups out of what these tests count.
+  const fresh = await freshSchema(await processDatabase())
   cleanups.push(() => fresh.drop())
   return fresh
 }
