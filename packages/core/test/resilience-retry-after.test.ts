@@ -113,7 +113,8 @@ describe(`a 429 with Retry-After on ${DIALECT_LABEL}`, () => {
       // The end of the pause plus 500 ms of jitter.
       nextAttemptAt: new Date(START + 2500).toISOString(),
     })
-    expect(h.metrics.snapshot().dispatch_short_circuited).toBe(1)
+    // A Retry-After pause is not a breaker: nothing short-circuited.
+    expect(h.metrics.snapshot().dispatch_short_circuited).toBe(0)
 
     await roundAt(2000)
     await roundAt(2500)

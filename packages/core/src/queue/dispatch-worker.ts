@@ -8,7 +8,10 @@ import type {
   ProviderOutcome,
 } from '../providers/provider.js'
 import { backoffDelay } from '../resilience/backoff.js'
-import type { ProviderHealthBoard } from '../routing/provider-health.js'
+import type {
+  ProviderChoice,
+  ProviderHealthBoard,
+} from '../routing/provider-health.js'
 import type { ProviderRegistry } from '../routing/provider-registry.js'
 import { applyPendingReports } from '../store/delivery.js'
 import type { GroupCommitter } from '../store/group-commit.js'
@@ -204,7 +207,7 @@ export class DispatchWorker {
     }
     const choice = this.deps.health.choose(job.family)
     if (choice.kind === 'defer') {
-      await this.defer(job, choice.retryAt, choice.reason)
+      await this.defer(job, choice)
       return true
     }
     return this.attempt(job, choice.provider)
@@ -248,9 +251,9 @@ export class DispatchWorker {
   // do not all wake at once.
   private async defer(
     job: ClaimedJob,
-    retryAt: number,
-    reason: string,
+    choice: Extract<ProviderChoice, { kind: 'defer' }>,
   ): Promise<void> {
+    const { retryAt, reason } = choice
     const settlement = this.settlement(job, job.attempts)
     const jitter = Math.floor(this.deps.random() * 1000)
     const runAt = new Date(retryAt + jitter).toISOString()
@@ -260,7 +263,9 @@ export class DispatchWorker {
         await setMessageStatus(trx, job.messageId, 'queued', settlement.now)
       return ok
     })
-    if (kept) {
+    // DESIGN section 7 counts deferrals by a breaker; a job held back only
+    // by a provider's Retry-After pause is not short-circuited.
+    if (kept && choice.byBreaker) {
       const provider = this.deps.registry.providersFor(job.family)[0]
       this.deps.events.emit('dispatch.short_circuited', {
         family: job.family,

@@ -24,6 +24,11 @@ export type ProviderChoice =
       /** When the earliest provider of the family may take calls again. */
       readonly retryAt: number
       readonly reason: string
+      /**
+       * Whether a breaker refused the call (open, or half-open with its trial
+       * running), rather than only a Retry-After pause.
+       */
+      readonly byBreaker: boolean
     }
 
 interface Health {
@@ -56,6 +61,7 @@ export class ProviderHealthBoard {
     const now = this.deps.clock.now()
     let retryAt = Number.POSITIVE_INFINITY
     let reason = `no provider for ${family}`
+    let byBreaker = false
     for (const provider of this.deps.registry.providersFor(family)) {
       const health = this.healthOf(provider)
       if (health.pausedUntil > now) {
@@ -67,8 +73,9 @@ export class ProviderHealthBoard {
       if (admission.allowed) return { kind: 'call', provider }
       retryAt = Math.min(retryAt, admission.retryAt)
       reason = `${provider.name} breaker ${health.breaker.state.name}`
+      byBreaker = true
     }
-    return { kind: 'defer', retryAt, reason }
+    return { kind: 'defer', retryAt, reason, byBreaker }
   }
 
   /** Learns from the outcome of a call to `provider`. */
