@@ -25,7 +25,9 @@ export function buildProviders(
   logger: Logger,
 ): BuiltProviders {
   const sms = config.smsProviders.map((entry) => buildSms(entry, config))
-  const email = config.emailProviders.map((entry) => buildEmail(entry, config))
+  const email = config.emailProviders.map((entry) =>
+    buildEmail(entry, config, logger),
+  )
   const providers = [...sms, ...email]
   const mocks = providers.filter(
     (provider): provider is MockProvider => provider instanceof MockProvider,
@@ -48,9 +50,21 @@ function buildSms(entry: string, config: ServerConfig): Provider {
   return buildMock('sms', entry, config)
 }
 
-function buildEmail(entry: string, config: ServerConfig): Provider {
+function buildEmail(
+  entry: string,
+  config: ServerConfig,
+  logger: Logger,
+): Provider {
   const sendgrid = config.providerSettings.sendgrid
   if (entry === 'sendgrid' && sendgrid) {
+    // SendGrid refuses mail without a subject; say so now rather than at
+    // the first such email, which fails for good when it is dispatched.
+    if (sendgrid.defaultSubject === undefined) {
+      logger.warn('providers.sendgrid_without_default_subject', {
+        message:
+          'SENDGRID_DEFAULT_SUBJECT is not set: emails sent without a subject will fail',
+      })
+    }
     const attachments = config.providerSettings.attachments
     return createSendGridProvider({
       baseUrl: sendgrid.baseUrl,
