@@ -66,6 +66,15 @@ export function openPostgres(options: PostgresOptions): ParleyDatabase {
   pool.on('error', (error) => {
     logger.warn('postgres.idle_connection_lost', { error: error.message })
   })
+  // A connection in use (checked out for a query or a transaction) reports
+  // its loss on the client itself, where the pool does not listen: the
+  // query under way fails with the error and the pool discards the client
+  // on release, but the 'error' event must not go unheard.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      logger.warn('postgres.connection_lost', { error: error.message })
+    })
+  })
   const kysely = new Kysely<ParleySchema>({
     dialect: new PostgresDialect({ pool }),
   })

@@ -1,8 +1,10 @@
 /**
  * LISTEN/NOTIFY on Postgres: one dedicated listening session per pool,
  * notifications between pools, reconnection after the session is killed,
- * and Parley instances that wake each other's idle workers.
+ * Parley instances that wake each other's idle workers, and pooled
+ * connections that the server ends while they are in use.
  */
+import { type Kysely, sql } from 'kysely'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
@@ -12,6 +14,7 @@ import {
   type Logger,
   type Parley,
   type ParleyDatabase,
+  type ParleySchema,
 } from '@parley/core'
 import { openPostgres } from '@parley/core/postgres'
 import { pollUntil } from '../../../test/helpers/poll.js'
@@ -218,4 +221,46 @@ describe.skipIf(skip !== undefined)('Parley instances on one Postgres', () => {
 
     expect(worker.metrics.snapshot().worker_processed).toBe(0)
   })
+})
+
+describe.skipIf(skip !== undefined)('Postgres connections in use', () => {
+  it.each([
+    ['a transaction', true],
+    ['a checked-out query', false],
+  ])(
+    'survives the server ending a connection during %s, and serves again',
+    async (_, inTransaction) => {
+      const fresh = await schema()
+      const logger = recordingLogger()
+      const db = open(fresh, logger)
+      const client = await adminClient()
+      const terminate = (pid: number) =>
+        client.query('select pg_terminate_backend($1)', [pid])
+
+      const run = async (kysely: Kysely<ParleySchema>) => {
+        const { rows } = await sql<{
+          pid: number
+        }>`select pg_backend_pid() as pid`.execute(kysely)
+        await terminate(rows[0]!.pid)
+        // Let the 'error' event arrive before the next query is sent.
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        await sql`select 1`.execute(kysely)
+      }
+      const work = inTransaction
+        ? db.kysely.transaction().execute(run)
+        : db.kysely.connection().execute(run)
+
+      await expect(work).rejects.toThrow()
+      await pollUntil(
+        () => logger.events.includes('postgres.connection_lost'),
+        {
+          timeoutMs: 5000,
+        },
+      )
+      const { rows } = await sql<{ one: number }>`select 1 as one`.execute(
+        db.kysely,
+      )
+      expect(rows).toEqual([{ one: 1 }])
+    },
+  )
 })
