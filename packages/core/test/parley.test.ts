@@ -444,6 +444,26 @@ describe(`Parley on ${DIALECT_LABEL}`, () => {
     })
   })
 
+  describe('timestamps at the edges of the accepted range', () => {
+    it('stores and returns the first and last instants of years 0001-9999, in order', async () => {
+      const at = (timestamp: string, body: string) =>
+        parley.send(smsRequest({ timestamp, body }))
+
+      await at('9999-12-31T23:59:59.999Z', 'last')
+      const { conversationId } = await at('0001-01-01T00:00:00Z', 'first')
+      await at('0001-01-01T00:00:00-01:00', 'second, with an offset')
+
+      const { items } = await parley.conversations.messages(conversationId)
+      expect(items.map((m) => [m.body, m.timestamp])).toEqual([
+        ['first', '0001-01-01T00:00:00.000Z'],
+        ['second, with an offset', '0001-01-01T01:00:00.000Z'],
+        ['last', '9999-12-31T23:59:59.999Z'],
+      ])
+      const conversation = (await parley.conversations.list()).items[0]
+      expect(conversation?.lastActivityAt).toBe('9999-12-31T23:59:59.999Z')
+    })
+  })
+
   describe('listing', () => {
     async function seedConversations() {
       // Conversation ids 1..4 with activity at 10:00, 12:00, 12:00, 11:00.

@@ -388,16 +388,31 @@ describe('timestamp validation', () => {
     )
   })
 
-  it('rejects a timestamp whose UTC instant has no four-digit year', () => {
-    // Such an instant would be stored as +010000-… or -000001-…, which
-    // breaks the fixed-width UTC text that SQLite sorts by.
+  it('rejects a timestamp whose UTC instant falls outside years 0001-9999', () => {
+    // Beyond 9999 the instant would be stored as +010000-…, which breaks the
+    // fixed-width UTC text that SQLite sorts by; Postgres refuses year 0000.
     for (const timestamp of [
       '9999-12-31T23:30:00-01:00',
       '0000-01-01T00:30:00+01:00',
+      '0000-06-01T00:00:00Z',
+      '0000-12-31T23:59:59.999Z',
+      '0001-01-01T00:00:00+01:00',
+      '0001-01-01T00:59:59.999+01:00',
     ]) {
       expect(rejectedFields(() => sendSms(smsRequest({ timestamp })))).toEqual([
         'timestamp',
       ])
+    }
+  })
+
+  it('accepts the first and last instants of years 0001-9999', () => {
+    for (const [timestamp, utc] of [
+      ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00.000Z'],
+      ['0001-01-01T00:00:00-01:00', '0001-01-01T01:00:00.000Z'],
+      ['9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z'],
+      ['9999-12-31T23:59:59+01:00', '9999-12-31T22:59:59.000Z'],
+    ] as const) {
+      expect(sendSms(smsRequest({ timestamp })).timestamp).toBe(utc)
     }
   })
 

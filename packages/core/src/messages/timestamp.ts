@@ -30,10 +30,12 @@ export function parseInstant(text: string): string | null {
   local.setUTCFullYear(year, month - 1, day)
   local.setUTCHours(hour, minute, second, millis)
   const utc = new Date(local.getTime() - offset * 60_000)
-  // An offset can carry the instant out of years 0000-9999, where
-  // toISOString stops being fixed width (+010000-…) and no longer sorts.
+  // Years 0001-9999 only, in UTC. Beyond 9999 toISOString stops being
+  // fixed width (+010000-…) and no longer sorts on SQLite; year 0000 (1 BC)
+  // is one Postgres refuses to read in this form. An offset can carry an
+  // instant across either edge, so the UTC year is what is checked.
   const utcYear = utc.getUTCFullYear()
-  if (utcYear < 0 || utcYear > 9999) return null
+  if (utcYear < 1 || utcYear > 9999) return null
   return formatInstant(utc)
 }
 
