@@ -362,14 +362,18 @@ class ParleyInstance implements Parley {
     key: string,
     kind: 'api' | 'webhook',
   ): Promise<RateLimitDecision> {
-    const decision = await this.limiters[kind].take(`${kind}:${key}`)
+    const decision = await this.read(() =>
+      this.limiters[kind].take(`${kind}:${key}`),
+    )
     if (!decision.allowed)
       this.events.emit('ingress.rate_limited', { scope: 'ip' })
     return decision
   }
 
   private async limitSender(participant: string): Promise<RateLimitDecision> {
-    const decision = await this.limiters.sender.take(`sender:${participant}`)
+    const decision = await this.read(() =>
+      this.limiters.sender.take(`sender:${participant}`),
+    )
     if (!decision.allowed) {
       this.events.emit('ingress.rate_limited', { scope: 'sender' })
       throw new RateLimitedError('from this sender', decision)
@@ -617,6 +621,20 @@ class ParleyInstance implements Parley {
     }
   }
 
+  // A read that the database failed to answer (it is down, a connection
+  // was lost, or with API_RATE_LIMIT_STORE=database a limit check failed)
+  // is Parley being unavailable, not a bug: callers get UnavailableError,
+  // which the server answers 503 with Retry-After.
+  private async read<T>(query: () => Promise<T>): Promise<T> {
+    try {
+      return await query()
+    } catch (error) {
+      if (error instanceof ParleyError) throw error
+      this.logger.error('store.read_failed', { error: errorMessage(error) })
+      throw new UnavailableError('storage failed to answer', { cause: error })
+    }
+  }
+
   private emitThreaded(created: boolean, conversationId: string): void {
     const name = created ? 'conversation.created' : 'conversation.reused'
     this.events.emit(name, { conversationId })
@@ -626,7 +644,9 @@ class ParleyInstance implements Parley {
     request?: PageRequest,
   ): Promise<Page<Conversation>> {
     const window = pageWindow(request)
-    const { items, total } = await listConversations(this.db.kysely, window)
+    const { items, total } = await this.read(() =>
+      listConversations(this.db.kysely, window),
+    )
     return { items, total, ...window }
   }
 
@@ -639,14 +659,14 @@ class ParleyInstance implements Parley {
     const conversation =
       conversationId === undefined
         ? undefined
-        : await findConversation(this.db.kysely, conversationId)
+        : await this.read(() =>
+            findConversation(this.db.kysely, conversationId),
+          )
     if (!conversation || conversationId === undefined) {
       throw new NotFoundError('conversation', id)
     }
-    const { items, total } = await listMessages(
-      this.db.kysely,
-      conversationId,
-      window,
+    const { items, total } = await this.read(() =>
+      listMessages(this.db.kysely, conversationId, window),
     )
     return { items, total, ...window }
   }
@@ -656,7 +676,7 @@ class ParleyInstance implements Parley {
     const message =
       messageId === undefined
         ? undefined
-        : await findMessageDetail(this.db.kysely, messageId)
+        : await this.read(() => findMessageDetail(this.db.kysely, messageId))
     if (!message) throw new NotFoundError('message', id)
     return message
   }
@@ -667,10 +687,8 @@ class ParleyInstance implements Parley {
   ): Promise<Page<DeadLetter>> {
     checkQueue(queue)
     const window = pageWindow(request)
-    const { items, total } = await listDeadLetters(
-      this.db.kysely,
-      queue,
-      window,
+    const { items, total } = await this.read(() =>
+      listDeadLetters(this.db.kysely, queue, window),
     )
     return { items, total, ...window }
   }

@@ -1,7 +1,9 @@
+import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   createMockProvider,
   createParley,
+  DatabaseRateLimitStore,
   NoRouteError,
   NotFoundError,
   type Parley,
@@ -441,6 +443,65 @@ describe(`Parley on ${DIALECT_LABEL}`, () => {
         'middle',
         'latest, written with an offset',
       ])
+    })
+  })
+
+  describe('a database that fails to answer', () => {
+    // Renaming a table makes every query of it fail, on either dialect,
+    // the way a database that went away does; the name is put back after.
+    async function withoutTable(table: string, check: () => Promise<void>) {
+      const gone = `${table}_gone`
+      await sql`alter table ${sql.table(table)} rename to ${sql.table(gone)}`.execute(
+        db.kysely,
+      )
+      try {
+        await check()
+      } finally {
+        await sql`alter table ${sql.table(gone)} rename to ${sql.table(table)}`.execute(
+          db.kysely,
+        )
+      }
+    }
+
+    const unavailable = { code: 'unavailable' }
+
+    it('answers every read with UnavailableError, not an internal error', async () => {
+      const { id, conversationId } = await parley.send(smsRequest())
+
+      await withoutTable('conversations', async () => {
+        await expect(parley.conversations.list()).rejects.toMatchObject(
+          unavailable,
+        )
+        await expect(
+          parley.conversations.messages(conversationId),
+        ).rejects.toMatchObject(unavailable)
+      })
+      await withoutTable('messages', async () => {
+        await expect(parley.messages.get(id)).rejects.toMatchObject(unavailable)
+      })
+      await withoutTable('dispatch_jobs', async () => {
+        await expect(parley.deadLetters.list('dispatch')).rejects.toThrow(
+          UnavailableError,
+        )
+      })
+      expect((await parley.conversations.list()).total).toBe(1)
+    })
+
+    it('answers rate-limit checks kept in the database with UnavailableError', async () => {
+      await parley.stop({ graceMs: 0 })
+      await open({ rateLimitStore: new DatabaseRateLimitStore({ db }) })
+
+      await withoutTable('rate_limit_buckets', async () => {
+        await expect(parley.send(smsRequest())).rejects.toMatchObject(
+          unavailable,
+        )
+        await expect(
+          parley.ingress.limitClient('203.0.113.9', 'api'),
+        ).rejects.toMatchObject(unavailable)
+      })
+      await expect(parley.send(smsRequest())).resolves.toMatchObject({
+        replayed: false,
+      })
     })
   })
 
