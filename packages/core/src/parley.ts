@@ -70,7 +70,11 @@ import {
   type PageWindow,
 } from './store/reads.js'
 import type { ParleyDatabase, ParleySchema } from './store/schema.js'
-import { ConversationUpsertError, threadMessage } from './store/threading.js'
+import {
+  ConversationUpsertError,
+  conversationLockKey,
+  threadMessage,
+} from './store/threading.js'
 import { type Clock, isoNow, systemClock } from './util/clock.js'
 import { TypedEmitter } from './util/emitter.js'
 import { errorMessage, type Logger, silentLogger } from './util/logger.js'
@@ -417,7 +421,10 @@ class ParleyInstance implements Parley {
       request,
       options,
       `send:${family}`,
-      (trx) => this.queueOutbound(trx, message),
+      {
+        lockKey: conversationLockKey(message),
+        write: (trx) => this.queueOutbound(trx, message),
+      },
       (threaded) => ({
         id: threaded.messageId,
         conversationId: threaded.conversationId,
@@ -441,7 +448,10 @@ class ParleyInstance implements Parley {
       payload,
       options,
       `receive:${options.channel}`,
-      (trx) => this.queueInbound(trx, inbound),
+      {
+        lockKey: inboundLockKey(inbound),
+        write: (trx) => this.queueInbound(trx, inbound),
+      },
       (inserted) => ({ duplicate: inserted === undefined }),
     )
     if (!outcome.replayed && !outcome.result.duplicate) {
@@ -458,26 +468,29 @@ class ParleyInstance implements Parley {
     body: unknown,
     options: IdempotencyOptions,
     defaultScope: string,
-    work: (trx: Kysely<ParleySchema>) => Promise<W>,
+    work: LockedWork<W>,
     toResult: (written: W) => R,
   ): Promise<
     { replayed: true; result: R } | { replayed: false; result: R; written: W }
   > {
     const key = options.idempotencyKey
     if (key === undefined) {
-      const written = await this.write(work)
+      const written = await this.write(work.write, work.lockKey)
       return { replayed: false, result: toResult(written), written }
     }
     checkIdempotencyKey(key)
-    const claim = await this.write((trx) =>
-      claimIdempotencyKey(trx, {
-        scope: options.idempotencyScope ?? defaultScope,
-        key,
-        fingerprint: fingerprintOf(options.idempotencyBody ?? body),
-        now: this.clock.now(),
-        ttlMs: this.config.idempotencyTtlMs,
-        staleMs: IDEMPOTENCY_STALE_MS,
-      }),
+    const scope = options.idempotencyScope ?? defaultScope
+    const claim = await this.write(
+      (trx) =>
+        claimIdempotencyKey(trx, {
+          scope,
+          key,
+          fingerprint: fingerprintOf(options.idempotencyBody ?? body),
+          now: this.clock.now(),
+          ttlMs: this.config.idempotencyTtlMs,
+          staleMs: IDEMPOTENCY_STALE_MS,
+        }),
+      `idempotency:${scope}:${key}`,
     )
     switch (claim.kind) {
       case 'replay':
@@ -493,16 +506,16 @@ class ParleyInstance implements Parley {
 
   private async runClaimed<W, R>(
     token: IdempotencyToken,
-    work: (trx: Kysely<ParleySchema>) => Promise<W>,
+    work: LockedWork<W>,
     toResult: (written: W) => R,
   ): Promise<{ replayed: false; result: R; written: W }> {
     try {
       const done = await this.write(async (trx) => {
-        const written = await work(trx)
+        const written = await work.write(trx)
         const result = toResult(written)
         await completeIdempotencyKey(trx, token, JSON.stringify(result))
         return { written, result }
-      })
+      }, work.lockKey)
       return { replayed: false, ...done }
     } catch (error) {
       await this.write((trx) => releaseIdempotencyKey(trx, token)).catch(
@@ -603,9 +616,10 @@ class ParleyInstance implements Parley {
 
   private async write<T>(
     work: (trx: Kysely<ParleySchema>) => Promise<T>,
+    lockKey?: string,
   ): Promise<T> {
     try {
-      return await this.committer.submit(work)
+      return await this.committer.submit(work, lockKey)
     } catch (error) {
       // Parley's own refusals (a lost idempotency key) pass through as is.
       if (error instanceof ParleyError) throw error
@@ -753,6 +767,18 @@ function createLimiters(
     api: limiter(config.rateLimitPerIpPerMin),
     webhook: limiter(config.rateLimitWebhookPerIpPerMin),
   }
+}
+
+// A webhook's event row is unique on its family and provider id: two
+// instances given the same webhook contend for it.
+function inboundLockKey(inbound: NormalizedInbound): string {
+  return `inbound:${inbound.message.family}:${inbound.providerMessageId}`
+}
+
+// A write and the contended row it locks first (see GroupCommitter.submit).
+interface LockedWork<W> {
+  readonly lockKey: string
+  readonly write: (trx: Kysely<ParleySchema>) => Promise<W>
 }
 
 // An in-flight marker older than this belongs to a request whose process

@@ -65,6 +65,28 @@ describe(`GroupCommitter on ${DIALECT_LABEL}`, () => {
     expect(await storedKeys(db)).toEqual(keys)
   })
 
+  it('runs a batch in the order of its lock keys and gives each caller its own result', async () => {
+    const committer = new GroupCommitter(db, 512)
+    const submitted = [
+      ['conversation:c', 'c'],
+      ['', 'unkeyed'],
+      ['conversation:a', 'a'],
+      ['conversation:b', 'b-1'],
+      ['conversation:b', 'b-2'],
+    ] as const
+
+    const ids = await Promise.all(
+      submitted.map(([lockKey, key]) =>
+        committer.submit(insertConversation(key), lockKey),
+      ),
+    )
+
+    expect(db.calls).toBe(1)
+    expect(await storedKeys(db)).toEqual(['unkeyed', 'a', 'b-1', 'b-2', 'c'])
+    // Ids follow the run order; each caller gets the id of its own row.
+    expect(ids).toEqual(['5', '1', '2', '3', '4'])
+  })
+
   it('splits a large group into batches of at most maxBatch writes', async () => {
     const committer = new GroupCommitter(db, 5)
     const keys = Array.from({ length: 12 }, (_, i) => `k${i}`)

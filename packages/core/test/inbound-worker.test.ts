@@ -55,6 +55,25 @@ describe(`InboundWorker on ${DIALECT_LABEL}`, () => {
   })
 
   describe('threading', () => {
+    it('threads a batch in the order of its conversations, so that workers lock them alike', async () => {
+      // Claimed oldest first: C<->A, then A<->B, then C<->A again.
+      const C = '+13125550199'
+      await receiveSms('SM-1', { from: C, to: A, body: 'c-a one' })
+      await receiveSms('SM-2', { from: A, to: B, body: 'a-b' })
+      await receiveSms('SM-3', { from: A, to: C, body: 'c-a two' })
+      h.clock.advance(5)
+
+      await h.inboundWorker().step()
+
+      const rows = await h.db.kysely
+        .selectFrom('messages')
+        .select('body')
+        .orderBy('id')
+        .execute()
+      // sms:+12025550100<->+18045551234 sorts before sms:+13125550199<->…
+      expect(rows.map((row) => row.body)).toEqual(['a-b', 'c-a one', 'c-a two'])
+    })
+
     it('threads a batch of events into their conversations', async () => {
       await receiveSms('SM-1', { from: A, to: B, body: 'one' })
       await receiveSms('SM-2', { from: '(202) 555-0100', to: A, body: 'two' })

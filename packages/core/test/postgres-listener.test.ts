@@ -14,8 +14,10 @@ import {
   type Logger,
   type Parley,
   type ParleyDatabase,
+  migrateToLatest,
   type ParleySchema,
 } from '@parley/core'
+import { GroupCommitter } from '../src/store/group-commit.js'
 import { openPostgres } from '@parley/core/postgres'
 import { pollUntil } from '../../../test/helpers/poll.js'
 import {
@@ -264,3 +266,69 @@ describe.skipIf(skip !== undefined)('Postgres connections in use', () => {
     },
   )
 })
+
+describe.skipIf(skip !== undefined)('Group commits of two instances', () => {
+  it('lock shared conversations in one order, so opposite arrival orders cannot deadlock', async () => {
+    const fresh = await schema()
+    const one = open(fresh)
+    const two = open(fresh)
+    await migrateToLatest(one)
+    await sql`insert into conversations
+      (key, channel, participant_a, participant_b, message_count,
+       last_activity_at, created_at)
+      values
+      ('x', 'sms', 'a', 'b', 0, now(), now()),
+      ('y', 'sms', 'c', 'd', 0, now(), now())`.execute(one.kysely)
+    const runs: string[] = []
+    const started = { one: deferred(), two: deferred() }
+    const touch =
+      (who: 'one' | 'two', key: string, waitForOther: boolean) =>
+      async (trx: Kysely<ParleySchema>) => {
+        runs.push(`${who}:${key}`)
+        started[who].resolve()
+        await sql`update conversations set message_count = message_count + 1
+          where key = ${key}`.execute(trx)
+        // Hold this row until the other instance's batch has begun, so the
+        // two transactions overlap (or give up after a second).
+        if (waitForOther) {
+          const other = who === 'one' ? started.two : started.one
+          await Promise.race([other.promise, sleep(1000)])
+        }
+      }
+    const first = new GroupCommitter(one, 512)
+    const second = new GroupCommitter(two, 512)
+
+    // Instance one is given y then x; instance two x then y.
+    await Promise.all([
+      first.submit(touch('one', 'y', true), 'conversation:y'),
+      first.submit(touch('one', 'x', true), 'conversation:x'),
+      second.submit(touch('two', 'x', true), 'conversation:x'),
+      second.submit(touch('two', 'y', true), 'conversation:y'),
+    ])
+
+    // A deadlock would have rolled one batch back and run its writes again.
+    expect(runs.sort()).toEqual(['one:x', 'one:y', 'two:x', 'two:y'])
+    const { rows } = await sql<{
+      key: string
+      message_count: number
+    }>`select key, message_count from conversations order by key`.execute(
+      one.kysely,
+    )
+    expect(rows).toEqual([
+      { key: 'x', message_count: 2 },
+      { key: 'y', message_count: 2 },
+    ])
+  })
+})
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => undefined as void
+  const promise = new Promise<void>((done) => {
+    resolve = done
+  })
+  return { promise, resolve }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

@@ -11,6 +11,7 @@ import {
 } from '../store/schema.js'
 import {
   ConversationUpsertError,
+  conversationLockKey,
   type Threaded,
   threadMessage,
 } from '../store/threading.js'
@@ -126,7 +127,8 @@ export class InboundWorker {
     }))
   }
 
-  private async processBatch(events: readonly ClaimedEvent[]): Promise<void> {
+  private async processBatch(claimed: readonly ClaimedEvent[]): Promise<void> {
+    const events = inLockOrder(claimed)
     try {
       const results = await this.deps.db.writeTransaction(async (trx) => {
         const out: Array<Threaded | undefined> = []
@@ -279,5 +281,23 @@ export class InboundWorker {
       attempts: settlement.attempts,
       error: reason,
     })
+  }
+}
+
+// The batch sorted by the conversation each event threads into, so that
+// two workers (of two instances on one Postgres) lock shared conversation
+// rows in the same order and cannot deadlock. A payload that does not
+// parse sorts first; it fails alone when the batch is retried one by one.
+function inLockOrder(events: readonly ClaimedEvent[]): ClaimedEvent[] {
+  const keyed = events.map((event) => ({ event, key: lockKeyOf(event) }))
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  return keyed.map(({ event }) => event)
+}
+
+function lockKeyOf(event: ClaimedEvent): string {
+  try {
+    return conversationLockKey(JSON.parse(event.payload) as NormalizedMessage)
+  } catch {
+    return ''
   }
 }

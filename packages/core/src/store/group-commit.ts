@@ -7,6 +7,7 @@ export type WriteWork<T> = (trx: Kysely<ParleySchema>) => Promise<T>
 
 interface Pending {
   readonly work: WriteWork<unknown>
+  readonly lockKey: string
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
 }
@@ -32,11 +33,20 @@ export class GroupCommitter {
     private readonly maxBatch: number,
   ) {}
 
-  /** Runs `work` in the next group commit; resolves after the commit. */
-  submit<T>(work: WriteWork<T>): Promise<T> {
+  /**
+   * Runs `work` in the next group commit; resolves after the commit.
+   *
+   * `lockKey` names the contended row the work writes (its conversation,
+   * its idempotency key, its webhook's provider id). A batch runs its
+   * writes in the order of their keys, so that two transactions (of two
+   * instances on one Postgres) that touch the same rows lock them in the
+   * same order and cannot deadlock. Work without a key runs first.
+   */
+  submit<T>(work: WriteWork<T>, lockKey = ''): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
         work,
+        lockKey,
         resolve: resolve as (value: unknown) => void,
         reject,
       })
@@ -77,7 +87,9 @@ export class GroupCommitter {
     try {
       const results = await this.db.writeTransaction(async (trx) => {
         const out: unknown[] = []
-        for (const item of batch) out.push(await item.work(trx))
+        for (const index of lockOrder(batch)) {
+          out[index] = await batch[index]!.work(trx)
+        }
         return out
       })
       batch.forEach((item, index) => item.resolve(results[index]))
@@ -96,4 +108,16 @@ export class GroupCommitter {
       }
     }
   }
+}
+
+// The batch's positions sorted by lock key (by code unit), ties kept in
+// arrival order.
+function lockOrder(batch: readonly Pending[]): number[] {
+  return batch
+    .map((_, index) => index)
+    .sort((a, b) => {
+      const x = batch[a]!.lockKey
+      const y = batch[b]!.lockKey
+      return x < y ? -1 : x > y ? 1 : a - b
+    })
 }
