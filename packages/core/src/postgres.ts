@@ -53,10 +53,14 @@ export interface PostgresOptions {
 export function openPostgres(options: PostgresOptions): ParleyDatabase {
   const poolMax = options.poolMax ?? 10
   checkOptions(options.connectionString, poolMax)
+  const { connectionString, urlOptions } = splitUrlOptions(
+    options.connectionString,
+  )
   const connection = {
-    connectionString: options.connectionString,
+    connectionString,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
-    options: sessionOptions(options.schema),
+    // Parley's settings come last, so that they win over the URL's own.
+    options: [urlOptions, sessionOptions(options.schema)].join(' ').trim(),
   }
   const logger = options.logger ?? silentLogger
   const pool = new pg.Pool({ ...connection, max: poolMax })
@@ -107,6 +111,25 @@ export function openPostgres(options: PostgresOptions): ParleyDatabase {
 // operator can tell the deployments' listeners apart.
 function listenerName(schema: string | undefined): string {
   return schema === undefined ? 'parley-listener' : `parley-listener ${schema}`
+}
+
+// pg lets a URL's `options` parameter replace the `options` setting
+// outright, which would drop Parley's time zone and search_path: take it
+// out of the URL and put it in front of Parley's own.
+function splitUrlOptions(url: string): {
+  connectionString: string
+  urlOptions: string
+} {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return { connectionString: url, urlOptions: '' }
+  }
+  const urlOptions = parsed.searchParams.getAll('options').join(' ')
+  if (urlOptions === '') return { connectionString: url, urlOptions }
+  parsed.searchParams.delete('options')
+  return { connectionString: parsed.toString(), urlOptions }
 }
 
 function sessionOptions(schema: string | undefined): string {

@@ -1,15 +1,20 @@
 /**
- * The Postgres pool survives the server ending its idle connections.
+ * The Postgres pool: it survives the server ending its idle connections,
+ * keeps a URL's own session options beside Parley's, and refuses a schema
+ * that does not exist.
  */
+import { sql } from 'kysely'
 import pg from 'pg'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { openPostgres } from '@parley/core/postgres'
 import { migrateToLatest } from '../src/store/migrations.js'
 import { isSchemaCurrent, ping } from '../src/store/migrations.js'
 import {
+  dropProcessDatabase,
   type FreshSchema,
   freshSchema,
   POSTGRES_URL,
+  processDatabase,
 } from '../../../test/helpers/postgres.js'
 import { postgresSkipReason } from '../../../test/helpers/postgres-required.js'
 
@@ -20,8 +25,10 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
+afterAll(() => dropProcessDatabase())
+
 async function schema(): Promise<FreshSchema> {
-  const fresh = await freshSchema()
+  const fresh = await freshSchema(await processDatabase())
   cleanups.push(() => fresh.drop())
   return fresh
 }
@@ -66,5 +73,53 @@ describe.skipIf(skip !== undefined)('the Postgres pool', () => {
     cleanups.push(() => db.close())
 
     expect(await isSchemaCurrent(db)).toBe(false)
+  })
+})
+
+describe.skipIf(skip !== undefined)('Postgres session settings', () => {
+  it("keeps the URL's own options and still uses its schema and UTC", async () => {
+    const fresh = await schema()
+    const url = new URL(fresh.url)
+    url.searchParams.set('options', '-c statement_timeout=5000')
+    const db = openPostgres({
+      connectionString: url.toString(),
+      schema: fresh.name,
+    })
+    cleanups.push(() => db.close())
+
+    await migrateToLatest(db)
+
+    const { rows } = await sql<{
+      timeout: string
+      zone: string
+      path: string
+      table_schema: string
+    }>`select current_setting('statement_timeout') as timeout,
+         current_setting('TimeZone') as zone,
+         current_setting('search_path') as path,
+         (select table_schema from information_schema.tables
+          where table_name = 'conversations') as table_schema`.execute(
+      db.kysely,
+    )
+    expect(rows[0]).toEqual({
+      timeout: '5s',
+      zone: 'UTC',
+      path: fresh.name,
+      table_schema: fresh.name,
+    })
+  })
+
+  it('refuses to migrate into a schema that does not exist, naming it', async () => {
+    const fresh = await schema()
+    await fresh.drop()
+    const db = openPostgres({ connectionString: fresh.url, schema: fresh.name })
+    cleanups.push(() => db.close())
+
+    await expect(migrateToLatest(db)).rejects.toThrow(
+      `schema ${fresh.name} does not exist`,
+    )
+    const { rows } = await sql`select 1 from pg_namespace
+      where nspname = ${fresh.name}`.execute(db.kysely)
+    expect(rows).toHaveLength(0)
   })
 })

@@ -132,7 +132,7 @@ function readStorage(read: EnvReader): StorageConfig {
   if (scheme !== undefined && !/^(sqlite|file)$/i.test(scheme)) {
     throw new ConfigError(
       'DATABASE_URL',
-      `unsupported scheme "${scheme}"; use a SQLite file path`,
+      `unsupported scheme "${scheme}"; use a SQLite file path or a postgres:// URL`,
     )
   }
   const filename = url.replace(/^sqlite:(\/\/)?/i, '').replace(/^file:/i, '')
@@ -140,6 +140,11 @@ function readStorage(read: EnvReader): StorageConfig {
     throw new ConfigError('DATABASE_URL', 'must name a SQLite file')
   }
   return { kind: 'sqlite', filename, synchronous }
+}
+
+// Postgres keeps its catalogs in these; Parley's tables do not belong there.
+function isSystemSchema(schema: string): boolean {
+  return schema === 'information_schema' || schema.startsWith('pg_')
 }
 
 // `?schema=name` picks the schema Parley's tables live in; the rest of the
@@ -151,11 +156,21 @@ function readPostgres(url: string, poolMax: number): StorageConfig {
   } catch {
     throw new ConfigError('DATABASE_URL', 'is not a valid Postgres URL')
   }
-  const schema = parsed.searchParams.get('schema') ?? undefined
+  const schemas = parsed.searchParams.getAll('schema')
+  if (schemas.length > 1) {
+    throw new ConfigError('DATABASE_URL', 'names more than one schema')
+  }
+  const schema = schemas[0]
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new ConfigError(
       'DATABASE_URL',
       'its schema parameter must be a lower-case SQL identifier',
+    )
+  }
+  if (schema !== undefined && isSystemSchema(schema)) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      `its schema parameter names a system schema (${schema})`,
     )
   }
   parsed.searchParams.delete('schema')

@@ -60,7 +60,7 @@ export async function startServer(
     })
   } catch (error) {
     await db.close()
-    throw error
+    throw storageError(error, config)
   }
   let shuttingDown = false
   const requests = new InFlight()
@@ -381,6 +381,19 @@ function urlHost(host: string): string {
 }
 
 // Names the database without its credentials.
+// Start-up failed. Core's refusals of an option (RangeError, TypeError)
+// pass as they are; anything else came from the database (refused
+// connection, unknown database or role, failed migration) and is said
+// with the variable that points at it.
+function storageError(error: unknown, config: ServerConfig): unknown {
+  if (error instanceof RangeError || error instanceof TypeError) return error
+  const reason = error instanceof Error ? error.message : String(error)
+  return new Error(
+    `DATABASE_URL: cannot use ${describeStorage(config)}: ${reason}`,
+    { cause: error },
+  )
+}
+
 function describeStorage(config: ServerConfig): string {
   const storage = config.storage
   if (storage.kind === 'sqlite') return `the SQLite file ${storage.filename}`

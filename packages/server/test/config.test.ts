@@ -149,6 +149,11 @@ describe('loadConfig', () => {
     ['PORT', '0x50'],
     ['DATABASE_URL', 'mysql://127.0.0.1/parley'],
     ['DATABASE_URL', 'sqlite:'],
+    ['DATABASE_URL', 'postgres://127.0.0.1/parley?schema=a&schema=b'],
+    ['DATABASE_URL', 'postgres://127.0.0.1/parley?schema=information_schema'],
+    ['DATABASE_URL', 'postgres://127.0.0.1/parley?schema=pg_catalog'],
+    ['DATABASE_URL', 'postgres://127.0.0.1/parley?schema=pg_toast'],
+    ['DATABASE_URL', 'postgres://127.0.0.1/parley?schema=Tenant'],
     ['API_SQLITE_SYNCHRONOUS', 'OFF'],
     ['LOG_LEVEL', 'trace'],
     ['API_SMS_PROVIDERS', 'carrier-pigeon'],
@@ -180,6 +185,12 @@ describe('loadConfig', () => {
     expect(error.variable).toBe(name)
     expect(error.message).toContain(name)
     expect(error.name).toBe('ConfigError')
+  })
+
+  it('names both storage choices when it refuses a scheme', () => {
+    const error = configError({ DATABASE_URL: 'mysql://127.0.0.1/parley' })
+    expect(error.message).toContain('SQLite file path')
+    expect(error.message).toContain('postgres://')
   })
 
   it('shows the value it refused', () => {

@@ -53,6 +53,17 @@ function getOnNewConnection(
 }
 
 describe('startServer', () => {
+  it('names DATABASE_URL when the database cannot be reached at start', async () => {
+    // Port 1 on loopback: nothing listens there, so the connection is refused.
+    const attempt = start({
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:1/parley',
+    })
+
+    await expect(attempt).rejects.toThrow(
+      /^DATABASE_URL: cannot use Postgres at 127\.0\.0\.1:1\/parley: /,
+    )
+  })
+
   it('listens on a free loopback port, serves the API and shuts down with 0', async () => {
     const server = await start()
     expect(server.url).toBe(`http://127.0.0.1:${server.port}`)

@@ -270,6 +270,7 @@ function migratorFor(db: ParleyDatabase): Migrator {
  * once: Kysely's migrator takes a lock.
  */
 export async function migrateToLatest(db: ParleyDatabase): Promise<string[]> {
+  await requireSchema(db)
   for (let attempt = 1; ; attempt += 1) {
     const { error, results } = await migratorFor(db).migrateToLatest()
     if (!error) return (results ?? []).map((result) => result.migrationName)
@@ -323,4 +324,19 @@ function describeFailure(results: MigrationResultSet['results']): string {
 /** A cheap round trip, for readiness checks. */
 export async function ping(db: ParleyDatabase): Promise<void> {
   await sql`select 1`.execute(db.kysely)
+}
+
+// Kysely's migrator would create a missing schema, so a typo in one
+// instance's schema name would quietly start a second, empty deployment.
+// The schema must exist; saying so here names it.
+async function requireSchema(db: ParleyDatabase): Promise<void> {
+  if (db.dialect !== 'postgres' || db.schema === undefined) return
+  const { rows } = await sql<{ found: number }>`
+    select 1 as found from pg_namespace where nspname = ${db.schema}
+  `.execute(db.kysely)
+  if (rows.length === 0) {
+    throw new Error(
+      `schema ${db.schema} does not exist: create it first (create schema ${db.schema})`,
+    )
+  }
 }
