@@ -18,6 +18,12 @@ export class CliError extends Error {
 export class ApiError extends CliError {
   override name = 'ApiError' as const
 
+  /**
+   * What to do next, when the command that made the request knows better
+   * than the error code alone (see `hintNotFound`).
+   */
+  hint: string | undefined
+
   constructor(
     /** The HTTP status of the answer. */
     readonly status: number,
@@ -28,6 +34,8 @@ export class ApiError extends CliError {
     readonly requestId: string | undefined,
     /** The bad fields of a validation error; empty otherwise. */
     readonly details: readonly ErrorDetail[],
+    /** The answer's `Retry-After`, in seconds, when it had one (429, 503). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message)
   }
@@ -77,5 +85,23 @@ export class UnexpectedResponseError extends CliError {
       `unexpected answer from ${url} (HTTP ${status}): ${toPrintable(reason)}` +
         ' — is it a Parley server?',
     )
+  }
+}
+
+/**
+ * Awaits `work`, and when the server answers 404 `not_found`, attaches
+ * `hint` (how to find a valid id) to the error it rejects with.
+ */
+export async function hintNotFound<T>(
+  work: Promise<T>,
+  hint: string,
+): Promise<T> {
+  try {
+    return await work
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'not_found') {
+      error.hint = hint
+    }
+    throw error
   }
 }

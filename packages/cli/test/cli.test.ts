@@ -544,7 +544,9 @@ describe('parley messages', () => {
 
     expect(result.code).toBe(1)
     expect(result.stderr).toBe(
-      'error: not_found: no conversation 99\n(request id: r9)\n',
+      'error: not_found: no conversation 99\n' +
+        'hint: list conversations and their ids with `parley conversations`\n' +
+        '(request id: r9)\n',
     )
   })
 })
