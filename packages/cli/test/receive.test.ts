@@ -347,19 +347,4 @@ describe('help for the new commands', () => {
       /^ {2}dead-letters <command> {2,}list and replay messages that failed for good$/m,
     )
   })
-
-  it.each([
-    [['receive']],
-    [['receive', 'sms']],
-    [['receive', 'mms']],
-    [['receive', 'email']],
-    [['dead-letters']],
-    [['dead-letters', 'list']],
-    [['dead-letters', 'retry']],
-  ])('shows an example in parley %j --help', async (command) => {
-    const result = await runCli([...command, '--help'])
-
-    expect(result.code).toBe(0)
-    expect(result.stdout).toMatch(/\nExample:\n {2}\$ parley /)
-  })
 })

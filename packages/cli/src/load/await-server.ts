@@ -94,18 +94,29 @@ function threadKey(expectation: Expectation & { type: 'thread' }): string {
   return `${expectation.family} ${expectation.participants.join(' ')}`
 }
 
+// Messages are dispatched roughly in id order, so a round reads pending
+// ids in order and ends early after a run of still-pending ones: the rest
+// are very likely pending too, and reading them would only add load to the
+// server being measured.
 async function checkSends(
   pending: Set<string>,
   progress: ServerProgress,
   options: AwaitServerOptions,
 ): Promise<void> {
-  const ids = [...pending]
+  const ids = [...pending].sort(byNumber)
+  const patience = Math.max(8, options.concurrency)
   let next = 0
+  let stillPending = 0
   const worker = async () => {
-    while (next < ids.length && !options.stop.stopped) {
+    while (next < ids.length && stillPending < patience) {
+      if (options.stop.stopped) return
       const id = ids[next++] as string
       const status = await readStatus(id, options)
-      if (status === undefined || undispatched.has(status)) continue
+      if (status === undefined || undispatched.has(status)) {
+        stillPending += 1
+        continue
+      }
+      stillPending = 0
       pending.delete(id)
       progress.dispatchDone += 1
       const seen = progress.dispatchStatuses.get(status) ?? 0
@@ -114,6 +125,10 @@ async function checkSends(
   }
   const workers = Math.min(options.concurrency, ids.length)
   await Promise.all(Array.from({ length: workers }, worker))
+}
+
+function byNumber(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
 }
 
 async function readStatus(
