@@ -7,6 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { get } from '../../../test/helpers/http.js'
+import { freshSchema } from '../../../test/helpers/postgres.js'
+import { postgresSkipReason } from '../../../test/helpers/postgres-required.js'
 import { pollUntil } from '../../../test/helpers/poll.js'
 import {
   cleanUpServers,
@@ -18,6 +20,8 @@ import { deadServerUrl } from './fake-server.js'
 import { assertBuilt, runCli, startCli, type CliResult } from './run-cli.js'
 
 let server: ServerProcess
+
+const postgresSkip = await postgresSkipReason('the Postgres migrate test')
 
 const at = () => ['--url', server.url]
 const phones = ['--from', '+15550001111', '--to', '+15550002222']
@@ -423,6 +427,29 @@ describe('migrate', () => {
     )
     expect(again).toEqual({ dialect: 'sqlite', database: file, applied: [] })
   })
+
+  it.skipIf(postgresSkip !== undefined)(
+    'applies every migration to the Postgres schema named in DATABASE_URL',
+    async () => {
+      const schema = await freshSchema()
+      try {
+        const env = { DATABASE_URL: schema.databaseUrl }
+        const first = onlyJson(await runCli(['migrate', '--json'], env))
+        const again = await runCli(['migrate'], env)
+
+        expect(first).toEqual({
+          dialect: 'postgres',
+          database: expect.stringMatching(
+            new RegExp(`^postgres://.*\\(schema ${schema.name}\\)$`),
+          ),
+          applied: expect.arrayContaining(['0001_initial_schema']),
+        })
+        expect(again.stdout).toMatch(/ is up to date: no migration to apply\n$/)
+      } finally {
+        await schema.drop()
+      }
+    },
+  )
 
   it('fails with the reason on a URL it cannot use', async () => {
     const result = await runCli(['migrate', '--database-url', 'mysql://db/x'])
