@@ -6,6 +6,8 @@
 export interface StopSignal {
   /** True once a signal arrived. */
   readonly stopped: boolean
+  /** The signal that arrived, if one did. */
+  readonly signal: NodeJS.Signals | undefined
   /** Waits `ms` milliseconds, or less when a signal arrives meanwhile. */
   sleep(ms: number): Promise<void>
   /** Stops catching the signals. */
@@ -15,9 +17,11 @@ export interface StopSignal {
 /** Starts catching SIGINT and SIGTERM; call `dispose` when done. */
 export function stopSignal(): StopSignal {
   let stopped = false
+  let received: NodeJS.Signals | undefined
   const sleepers = new Set<() => void>()
-  const onSignal = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     stopped = true
+    received ??= signal
     for (const wake of sleepers) wake()
   }
   process.on('SIGINT', onSignal)
@@ -26,6 +30,9 @@ export function stopSignal(): StopSignal {
   return {
     get stopped() {
       return stopped
+    },
+    get signal() {
+      return received
     },
     sleep: (ms) =>
       stopped ? Promise.resolve() : sleepUnlessWoken(ms, sleepers),

@@ -89,7 +89,10 @@ function addRetryCommand(deadLetters: Command, output: CliOutput): void {
       'put a dead letter back in its queue with a fresh attempt count',
     )
     .usage('[options] [dispatch|inbound] <id>')
-    .argument('<id>', 'its id, as listed (after the queue, if named here)')
+    .argument(
+      '<queue-or-id>',
+      'the id, as listed; or the queue (dispatch, inbound), then the id',
+    )
     .argument('[id]', 'the id, when the queue comes first')
     .addOption(
       new Option(

@@ -66,7 +66,7 @@ async function serve(options: ServeOptions, output: CliOutput): Promise<void> {
   if (options.json) output.out(formatJson(listening(running, config)))
 
   await untilStopped(stop)
-  logger.info('server.signal', {})
+  logger.info('server.signal', { signal: stop.signal })
   await shutDown(running)
 }
 
