@@ -67,7 +67,10 @@ export class ServerTimeoutError extends CliError {
     /** How long the CLI waited, in milliseconds. */
     readonly timeoutMs: number,
   ) {
-    super(`the server at ${url} did not answer within ${timeoutMs / 1000} s`)
+    super(
+      `the server at ${url} did not answer within ${timeoutMs / 1000} s — ` +
+        'it may be overloaded or stuck: check its logs and `parley metrics`',
+    )
   }
 }
 

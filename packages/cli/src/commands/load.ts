@@ -96,25 +96,27 @@ export function registerLoadCommand(program: Command, output: CliOutput): void {
     .action((options: LoadOptions) => load(options, output))
 }
 
+/** What the phases of one run share. */
+interface LoadRun {
+  readonly options: LoadOptions
+  readonly client: ApiClient
+  readonly stop: StopSignal
+  readonly reporter: ProgressReporter
+  /** A monotonic clock in milliseconds. */
+  readonly now: () => number
+}
+
 async function load(options: LoadOptions, output: CliOutput): Promise<void> {
   const client = createClient(options)
   // A dead server fails here, once, with the usual advice.
   await client.get('healthz')
   const metricsBefore = await readMetrics(client)
-  const stop = stopSignal()
-  const now = () => performance.now()
-  const reporter = new ProgressReporter({
-    write: output.err,
-    terminal: output.errIsTerminal === true,
-    colors: errColors(output),
-    now,
-  })
+  const run = startRun(options, client, output)
   try {
-    const plan = new TrafficPlan(options.traffic)
     const since = new Date().toISOString()
-    const tally = await runRequests(options, client, plan, stop, reporter, now)
+    const tally = await runRequests(run, new TrafficPlan(options.traffic))
     const progress = options.wait
-      ? await runAwait(options, client, tally, since, stop, reporter, now)
+      ? await runAwait(run, tally, since)
       : undefined
     const summary = summarizeLoad({
       url: options.url,
@@ -122,7 +124,7 @@ async function load(options: LoadOptions, output: CliOutput): Promise<void> {
       count: options.count,
       concurrency: options.concurrency,
       ratePerSec: options.rate,
-      interrupted: stop.stopped,
+      interrupted: run.stop.stopped,
       tally,
       progress,
       metricsBefore,
@@ -135,18 +137,30 @@ async function load(options: LoadOptions, output: CliOutput): Promise<void> {
     )
     failUnlessClean(summary)
   } finally {
-    stop.dispose()
+    run.stop.dispose()
   }
 }
 
-async function runRequests(
+function startRun(
   options: LoadOptions,
   client: ApiClient,
+  output: CliOutput,
+): LoadRun {
+  const now = () => performance.now()
+  const reporter = new ProgressReporter({
+    write: output.err,
+    terminal: output.errIsTerminal === true,
+    colors: errColors(output),
+    now,
+  })
+  return { options, client, stop: stopSignal(), reporter, now }
+}
+
+async function runRequests(
+  run: LoadRun,
   plan: TrafficPlan,
-  stop: StopSignal,
-  reporter: ProgressReporter,
-  now: () => number,
 ): Promise<RequestTally> {
+  const { options, reporter } = run
   reporter.begin()
   const tally = await sendRequests({
     count: options.count,
@@ -154,9 +168,9 @@ async function runRequests(
     ratePerSec: options.rate,
     request: (index) => plan.request(index),
     prepare: (request) => prepareRequest(request, options.url),
-    client,
-    stop,
-    now,
+    client: run.client,
+    stop: run.stop,
+    now: run.now,
     onFinish: (current) => reporter.requests(current, options.count),
   })
   reporter.finishRequests(tally, options.count)
@@ -164,24 +178,21 @@ async function runRequests(
 }
 
 async function runAwait(
-  options: LoadOptions,
-  client: ApiClient,
+  run: LoadRun,
   tally: RequestTally,
   since: string,
-  stop: StopSignal,
-  reporter: ProgressReporter,
-  now: () => number,
 ): Promise<ServerProgress> {
+  const { options, reporter } = run
   reporter.begin()
   const progress = await awaitServer({
-    client,
+    client: run.client,
     expectations: tally.expectations,
     timeoutMs: options.waitTimeout * 1000,
     concurrency: options.concurrency,
     intervalMs: 100,
     since,
-    stop,
-    now,
+    stop: run.stop,
+    now: run.now,
     onRound: (current) => reporter.server(current),
   })
   reporter.finishServer(progress)

@@ -62,19 +62,10 @@ export async function awaitServer(
   options: AwaitServerOptions,
 ): Promise<ServerProgress> {
   const progress = new ServerProgress()
-  const pendingSends = new Set<string>()
-  const pendingThreads = new Map<string, string>()
-  for (const expectation of options.expectations) {
-    if (expectation.type === 'dispatch') {
-      progress.dispatchExpected += 1
-      if (expectation.messageId !== undefined) {
-        pendingSends.add(expectation.messageId)
-      }
-    } else {
-      progress.threadExpected += 1
-      pendingThreads.set(threadKey(expectation), expectation.timestamp)
-    }
-  }
+  const { pendingSends, pendingThreads } = pendingWork(
+    options.expectations,
+    progress,
+  )
 
   const deadline = options.now() + options.timeoutMs
   for (;;) {
@@ -88,6 +79,35 @@ export async function awaitServer(
     if (options.stop.stopped || options.now() >= deadline) return progress
     await options.stop.sleep(options.intervalMs)
   }
+}
+
+/** Accepted sends by message id, and webhooks by conversation. */
+interface PendingWork {
+  pendingSends: Set<string>
+  /** Conversation key -> the webhook's timestamp. */
+  pendingThreads: Map<string, string>
+}
+
+function pendingWork(
+  expectations: readonly Expectation[],
+  progress: ServerProgress,
+): PendingWork {
+  const pending: PendingWork = {
+    pendingSends: new Set(),
+    pendingThreads: new Map(),
+  }
+  for (const expectation of expectations) {
+    if (expectation.type === 'thread') {
+      progress.threadExpected += 1
+      pending.pendingThreads.set(threadKey(expectation), expectation.timestamp)
+      continue
+    }
+    progress.dispatchExpected += 1
+    if (expectation.messageId !== undefined) {
+      pending.pendingSends.add(expectation.messageId)
+    }
+  }
+  return pending
 }
 
 function threadKey(expectation: Expectation & { type: 'thread' }): string {
