@@ -495,6 +495,34 @@ describe('serve', () => {
   })
 })
 
+describe('mock-provider', () => {
+  it('prints its URL and credentials as one document with --json, and stops on Ctrl-C', async () => {
+    const mock = startCli([
+      'mock-provider',
+      '--port',
+      '0',
+      '--seed',
+      '7',
+      '--json',
+    ])
+
+    const started = JSON.parse(await mock.waitForOutput(/\}\n$/))
+    const config = await get(started.url, '/__mock/config')
+    const code = await mock.stop('SIGINT')
+
+    expect(started).toEqual({
+      url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      credentials: {
+        accountSid: expect.any(String),
+        authToken: expect.any(String),
+        apiKey: expect.any(String),
+      },
+    })
+    expect(config.status).toBe(200)
+    expect(code).toBe(0)
+  })
+})
+
 describe('failures', () => {
   it.each([
     [['conversations']],

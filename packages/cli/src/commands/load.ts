@@ -115,9 +115,11 @@ async function load(options: LoadOptions, output: CliOutput): Promise<void> {
   try {
     const since = new Date().toISOString()
     const tally = await runRequests(run, new TrafficPlan(options.traffic))
-    const progress = options.wait
-      ? await runAwait(run, tally, since)
-      : undefined
+    // After Ctrl-C the user wants the summary now, not a wait.
+    const progress =
+      options.wait && !run.stop.stopped
+        ? await runAwait(run, tally, since)
+        : undefined
     const summary = summarizeLoad({
       url: options.url,
       traffic: options.traffic,
@@ -254,7 +256,11 @@ function failUnlessClean(summary: LoadSummary): void {
         'requests were not accepted; see the summary',
     )
   }
-  if (summary.interrupted) throw new CliError('interrupted')
+  if (summary.interrupted) {
+    throw new CliError(
+      `interrupted after ${requests.sent} of ${summary.count} requests`,
+    )
+  }
   if (server !== null && !server.complete) {
     throw new CliError(
       `the server had not handled every accepted request within ` +

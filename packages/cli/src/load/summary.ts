@@ -194,7 +194,10 @@ function requestLines(summary: LoadSummary, colors: Colors): KeyValue[] {
   )
   const lines: KeyValue[] = [
     { label: 'sent', value: `${requests.sent} in ${seconds} s` },
-    { label: 'throughput', value: `${requests.throughput_per_sec} req/s` },
+    {
+      label: 'throughput',
+      value: `${requests.throughput_per_sec} req/s${belowTarget(summary)}`,
+    },
     {
       label: 'accepted',
       value: String(requests.accepted),
@@ -214,6 +217,19 @@ function requestLines(summary: LoadSummary, colors: Colors): KeyValue[] {
     })
   }
   return lines
+}
+
+// Starts wait for free slots, so a rate the concurrency cannot carry is
+// missed: the run then lasts longer than its schedule plus its slowest
+// answer. Say which knob to turn.
+function belowTarget(summary: LoadSummary): string {
+  const target = summary.target_rate_per_sec
+  const { sent, duration_ms: durationMs } = summary.requests
+  if (target === null || summary.interrupted || sent < 2) return ''
+  const scheduleMs = ((sent - 1) / target) * 1000
+  const slowestMs = summary.latency_ms?.max ?? 0
+  if (durationMs <= (scheduleMs + slowestMs) * 1.1) return ''
+  return `, below the target ${target}/s: raise --concurrency`
 }
 
 function latencyLines(latency: LatencySummary | null): KeyValue[] {
