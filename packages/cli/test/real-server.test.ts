@@ -396,7 +396,7 @@ describe('load', () => {
 
     expect(result.code, result.stderr).toBe(0)
     expect(result.stdout).toMatch(
-      /^parley load: 10 requests \(sms\) to .*, at 50\/s, up to 16 at once\n/,
+      /^parley load: 10 requests to http:\/\/127\.0\.0\.1:\d+\nsms; 50\/s, up to 16 at once\n/,
     )
     expect(result.stdout).toMatch(
       /\nREQUESTS\n {2}sent {8}10 in [\d.]+ s\n {2}throughput {2}[\d.]+ req\/s\n {2}accepted {4}10\n {2}rejected {4}0\n/,

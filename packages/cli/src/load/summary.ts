@@ -167,18 +167,16 @@ export function formatLoadSummary(
   return `${heading(summary, colors)}\n\n${sections.join('\n\n')}\n`
 }
 
+// Two lines, so that neither wraps on a usual terminal: what was sent
+// where, then its kinds and its pace.
 function heading(summary: LoadSummary, colors: Colors): string {
   const pace =
     summary.target_rate_per_sec === null
       ? `as fast as ${summary.concurrency} concurrent requests go`
-      : `at ${summary.target_rate_per_sec}/s, up to ${summary.concurrency} at once`
+      : `${summary.target_rate_per_sec}/s, up to ${summary.concurrency} at once`
   const cut = summary.interrupted ? colors.yellow(' (interrupted)') : ''
-  return (
-    colors.bold(
-      `parley load: ${summary.count} requests (${summary.traffic.join(', ')}) ` +
-        `to ${summary.url}, ${pace}`,
-    ) + cut
-  )
+  const title = `parley load: ${summary.count} requests to ${summary.url}`
+  return `${colors.bold(title)}${cut}\n${summary.traffic.join(', ')}; ${pace}`
 }
 
 function section(title: string, lines: KeyValue[], colors: Colors): string {
