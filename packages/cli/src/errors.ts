@@ -7,11 +7,38 @@ export interface ErrorDetail {
 }
 
 /**
+ * The stable codes of the failures the CLI finds itself (an `ApiError`
+ * carries the server's code instead).
+ */
+export type CliErrorCode =
+  | 'server_missing'
+  | 'server_unreachable'
+  | 'server_timeout'
+  | 'unexpected_response'
+  | 'bad_configuration'
+  | 'listen_failed'
+  | 'shutdown_incomplete'
+  | 'migration_failed'
+  | 'poll_failed'
+  | 'load_rejected'
+  | 'load_incomplete'
+  | 'interrupted'
+
+/**
  * Base class of every failure the CLI reports itself. Its message is shown
  * after `error: ` and the command exits with status 1.
  */
 export class CliError extends Error {
   override name = 'CliError'
+
+  constructor(
+    /** A stable code: a {@link CliErrorCode}, or the server's (`ApiError`). */
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
 }
 
 /** The server answered with a Parley error body (`code`, `message`, ...). */
@@ -28,7 +55,7 @@ export class ApiError extends CliError {
     /** The HTTP status of the answer. */
     readonly status: number,
     /** The server's stable error code, such as `validation_failed`. */
-    readonly code: string,
+    code: string,
     message: string,
     /** The server's request id, for finding the request in its logs. */
     readonly requestId: string | undefined,
@@ -37,7 +64,7 @@ export class ApiError extends CliError {
     /** The answer's `Retry-After`, in seconds, when it had one (429, 503). */
     readonly retryAfterSeconds?: number,
   ) {
-    super(message)
+    super(code, message)
   }
 }
 
@@ -52,6 +79,7 @@ export class ServerUnreachableError extends CliError {
   ) {
     const why = reason === undefined ? '' : ` (${toPrintable(reason)})`
     super(
+      'server_unreachable',
       `no Parley server answers at ${url}${why} — start one with ` +
         '`parley serve` or pass --url',
     )
@@ -68,6 +96,7 @@ export class ServerTimeoutError extends CliError {
     readonly timeoutMs: number,
   ) {
     super(
+      'server_timeout',
       `the server at ${url} did not answer within ${timeoutMs / 1000} s — ` +
         'it may be overloaded or stuck: check its logs and `parley metrics`',
     )
@@ -85,6 +114,7 @@ export class UnexpectedResponseError extends CliError {
     reason: string,
   ) {
     super(
+      'unexpected_response',
       `unexpected answer from ${url} (HTTP ${status}): ${toPrintable(reason)}` +
         ' — is it a Parley server?',
     )

@@ -243,6 +243,7 @@ function failUnlessClean(summary: LoadSummary): void {
   const limited = requests.rejected_by_status['429'] ?? 0
   if (limited > 0) {
     throw new CliError(
+      'load_rejected',
       `${limited} requests were rate limited (429). All of them come from ` +
         'one client address: restart the server with limits that fit the ' +
         'load, such as API_RATE_LIMIT_PER_IP_PER_MIN=1000000 (default 120) ' +
@@ -252,17 +253,20 @@ function failUnlessClean(summary: LoadSummary): void {
   }
   if (requests.rejected > 0 || requests.no_answer > 0) {
     throw new CliError(
+      'load_rejected',
       `${requests.rejected + requests.no_answer} of ${requests.sent} ` +
         'requests were not accepted; see the summary',
     )
   }
   if (summary.interrupted) {
     throw new CliError(
+      'interrupted',
       `interrupted after ${requests.sent} of ${summary.count} requests`,
     )
   }
   if (server !== null && !server.complete) {
     throw new CliError(
+      'load_incomplete',
       `the server had not handled every accepted request within ` +
         `--wait-timeout: dispatched ${server.dispatch.done} of ` +
         `${server.dispatch.expected}, threaded ${server.threading.done} of ` +

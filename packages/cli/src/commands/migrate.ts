@@ -84,7 +84,10 @@ async function readStorage(databaseUrl: string): Promise<StorageConfig> {
     return loadConfig(env).storage
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
-    throw new CliError(`bad --database-url (${error.message})`)
+    throw new CliError(
+      'bad_configuration',
+      `bad --database-url (${error.message})`,
+    )
   }
 }
 
@@ -96,6 +99,7 @@ async function applyMigrations(storage: StorageConfig): Promise<string[]> {
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
     throw new CliError(
+      'migration_failed',
       `cannot migrate ${describeDatabase(storage)}: ${reason}`,
       { cause: error },
     )
@@ -118,9 +122,13 @@ async function openDatabase(storage: StorageConfig) {
     })
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
-    throw new CliError(`cannot open ${describeDatabase(storage)}: ${reason}`, {
-      cause: error,
-    })
+    throw new CliError(
+      'migration_failed',
+      `cannot open ${describeDatabase(storage)}: ${reason}`,
+      {
+        cause: error,
+      },
+    )
   }
 }
 

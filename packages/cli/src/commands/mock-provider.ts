@@ -182,13 +182,16 @@ function untilSignal(): Promise<NodeJS.Signals> {
 function startFailure(error: unknown, options: MockProviderOptions): Error {
   const code = (error as { code?: unknown } | null)?.code
   if (code === 'EADDRINUSE') {
-    return new CliError(`port ${options.port} on ${options.host} is in use`)
+    return new CliError(
+      'listen_failed',
+      `port ${options.port} on ${options.host} is in use`,
+    )
   }
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
-    return new CliError(`cannot listen on ${options.host}`)
+    return new CliError('listen_failed', `cannot listen on ${options.host}`)
   }
   if (error instanceof RangeError || error instanceof TypeError) {
-    return new CliError(error.message, { cause: error })
+    return new CliError('bad_configuration', error.message, { cause: error })
   }
   return error instanceof Error ? error : new Error(String(error))
 }

@@ -76,6 +76,7 @@ function readConfig(server: ServerModule, options: ServeOptions) {
   } catch (error) {
     if (!(error instanceof server.ConfigError)) throw error
     throw new CliError(
+      'bad_configuration',
       `configuration error: ${error.message} (see docs/operations.md)`,
     )
   }
@@ -90,11 +91,15 @@ function serverEnvironment(options: ServeOptions): NodeJS.ProcessEnv {
 
 function startFailure(error: unknown, server: ServerModule): Error {
   if (error instanceof server.ConfigError) {
-    return new CliError(`configuration error: ${error.message}`)
+    return new CliError(
+      'bad_configuration',
+      `configuration error: ${error.message}`,
+    )
   }
   const code = (error as { code?: unknown } | null)?.code
   if (code === 'EADDRINUSE') {
     return new CliError(
+      'listen_failed',
       'the port is in use: stop what listens there, or pick another with --port',
     )
   }
@@ -126,6 +131,7 @@ async function shutDown(running: RunningServer): Promise<void> {
   const code = await running.shutdown()
   if (code !== 0) {
     throw new CliError(
+      'shutdown_incomplete',
       'the shutdown grace period ran out with work still held; it will ' +
         'be claimed again after its lease expires',
     )

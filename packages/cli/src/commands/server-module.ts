@@ -20,6 +20,7 @@ export async function loadServer(): Promise<ServerModule> {
   } catch (error) {
     if (!isServerMissing(error)) throw error
     throw new CliError(
+      'server_missing',
       '@parley/server is not installed (or not built): install it next to ' +
         '@parley/cli, or run `npm run build` in a checkout',
       { cause: error },

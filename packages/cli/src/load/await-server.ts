@@ -221,6 +221,7 @@ async function poll(
   const code = (response.body as { code?: unknown } | undefined)?.code
   const why = typeof code === 'string' ? ` (${code})` : ''
   throw new CliError(
+    'poll_failed',
     `polling GET /${path} got HTTP ${response.status}${why}; stopped waiting`,
   )
 }
