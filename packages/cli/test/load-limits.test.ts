@@ -1,6 +1,7 @@
 /**
- * `parley load` against a server with its default-style small per-client
- * limit: the 429s are counted, and the error says which limits to raise.
+ * `parley load` against a server with a small per-client limit (the 429s
+ * are counted, and the error says which limits to raise) and webhook
+ * signature checks (load signs webhooks as `parley receive` does).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -13,11 +14,17 @@ import { assertBuilt, runCli } from './run-cli.js'
 
 let server: ServerProcess
 
+const secrets = {
+  WEBHOOK_SMS_AUTH_TOKEN: 'twilio-test-token-0123456789',
+  WEBHOOK_EMAIL_SECRET:
+    'whsec_' + Buffer.from('b'.repeat(32)).toString('base64'),
+}
+
 beforeAll(async () => {
   assertBuilt()
   server = await startServerProcess({
     withoutBulkLimits: true,
-    env: { API_RATE_LIMIT_PER_IP_PER_MIN: '5' },
+    env: { API_RATE_LIMIT_PER_IP_PER_MIN: '5', ...secrets },
   })
 })
 
@@ -69,6 +76,24 @@ describe('parley load against rate limits', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toMatch(
       /^error: rate_limited: .*\nhint: wait \d+ s and run it again; .*API_RATE_LIMIT_PER_IP_PER_MIN/,
+    )
+  })
+
+  it('signs its webhooks with the secrets in the environment', async () => {
+    const args = ['load', '--url', server.url, '--count', '4']
+    const webhooks = [...args, '--traffic', 'webhooks', '--no-wait', '--json']
+
+    const signed = await runCli(webhooks, secrets)
+    const unsigned = await runCli(webhooks)
+
+    expect(signed.code, signed.stderr).toBe(0)
+    expect(JSON.parse(signed.stdout).requests.accepted).toBe(4)
+    expect(unsigned.code).toBe(1)
+    expect(JSON.parse(unsigned.stdout).requests.rejected_by_status).toEqual({
+      '401': 4,
+    })
+    expect(unsigned.stderr).toContain(
+      'error: 4 of 4 requests were not accepted; see the summary',
     )
   })
 })

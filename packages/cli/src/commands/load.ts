@@ -252,10 +252,15 @@ function failUnlessClean(summary: LoadSummary): void {
     )
   }
   if (requests.rejected > 0 || requests.no_answer > 0) {
+    const hint =
+      requests.rejected_by_status['401'] === undefined
+        ? ''
+        : ' (401: pass --api-key for sends; set WEBHOOK_SMS_AUTH_TOKEN and ' +
+          'WEBHOOK_EMAIL_SECRET as on the server to sign webhooks)'
     throw new CliError(
       'load_rejected',
       `${requests.rejected + requests.no_answer} of ${requests.sent} ` +
-        'requests were not accepted; see the summary',
+        `requests were not accepted; see the summary${hint}`,
     )
   }
   if (summary.interrupted) {
