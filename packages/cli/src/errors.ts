@@ -7,29 +7,64 @@ export interface ErrorDetail {
 }
 
 /**
+ * The stable codes of the failures the CLI finds itself (an `ApiError`
+ * carries the server's code instead).
+ */
+export type CliErrorCode =
+  | 'server_missing'
+  | 'server_unreachable'
+  | 'server_timeout'
+  | 'unexpected_response'
+  | 'bad_configuration'
+  | 'listen_failed'
+  | 'shutdown_incomplete'
+  | 'migration_failed'
+  | 'poll_failed'
+  | 'load_rejected'
+  | 'load_incomplete'
+  | 'interrupted'
+
+/**
  * Base class of every failure the CLI reports itself. Its message is shown
  * after `error: ` and the command exits with status 1.
  */
 export class CliError extends Error {
   override name = 'CliError'
+
+  constructor(
+    /** A stable code: a {@link CliErrorCode}, or the server's (`ApiError`). */
+    readonly code: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
 }
 
 /** The server answered with a Parley error body (`code`, `message`, ...). */
 export class ApiError extends CliError {
   override name = 'ApiError' as const
 
+  /**
+   * What to do next, when the command that made the request knows better
+   * than the error code alone (see `hintNotFound`).
+   */
+  hint: string | undefined
+
   constructor(
     /** The HTTP status of the answer. */
     readonly status: number,
     /** The server's stable error code, such as `validation_failed`. */
-    readonly code: string,
+    code: string,
     message: string,
     /** The server's request id, for finding the request in its logs. */
     readonly requestId: string | undefined,
     /** The bad fields of a validation error; empty otherwise. */
     readonly details: readonly ErrorDetail[],
+    /** The answer's `Retry-After`, in seconds, when it had one (429, 503). */
+    readonly retryAfterSeconds?: number,
   ) {
-    super(message)
+    super(code, message)
   }
 }
 
@@ -44,6 +79,7 @@ export class ServerUnreachableError extends CliError {
   ) {
     const why = reason === undefined ? '' : ` (${toPrintable(reason)})`
     super(
+      'server_unreachable',
       `no Parley server answers at ${url}${why} — start one with ` +
         '`parley serve` or pass --url',
     )
@@ -59,7 +95,11 @@ export class ServerTimeoutError extends CliError {
     /** How long the CLI waited, in milliseconds. */
     readonly timeoutMs: number,
   ) {
-    super(`the server at ${url} did not answer within ${timeoutMs / 1000} s`)
+    super(
+      'server_timeout',
+      `the server at ${url} did not answer within ${timeoutMs / 1000} s — ` +
+        'it may be overloaded or stuck: check its logs and `parley metrics`',
+    )
   }
 }
 
@@ -74,8 +114,27 @@ export class UnexpectedResponseError extends CliError {
     reason: string,
   ) {
     super(
+      'unexpected_response',
       `unexpected answer from ${url} (HTTP ${status}): ${toPrintable(reason)}` +
         ' — is it a Parley server?',
     )
+  }
+}
+
+/**
+ * Awaits `work`, and when the server answers 404 `not_found`, attaches
+ * `hint` (how to find a valid id) to the error it rejects with.
+ */
+export async function hintNotFound<T>(
+  work: Promise<T>,
+  hint: string,
+): Promise<T> {
+  try {
+    return await work
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'not_found') {
+      error.hint = hint
+    }
+    throw error
   }
 }

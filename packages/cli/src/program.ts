@@ -3,13 +3,17 @@ import { Command, CommanderError } from 'commander'
 import { registerConversationsCommand } from './commands/conversations.js'
 import { registerDeadLettersCommand } from './commands/dead-letters.js'
 import { example } from './commands/help-text.js'
+import { registerLoadCommand } from './commands/load.js'
+import { registerMessageCommand } from './commands/message.js'
 import { registerMessagesCommand } from './commands/messages.js'
+import { registerMetricsCommand } from './commands/metrics.js'
+import { registerMigrateCommand } from './commands/migrate.js'
 import { registerMockProviderCommand } from './commands/mock-provider.js'
 import { registerReceiveCommand } from './commands/receive.js'
 import { registerSendCommand } from './commands/send.js'
 import { registerServeCommand } from './commands/serve.js'
 import { formatErrorReport } from './format/error-report.js'
-import { processOutput, type CliOutput } from './output.js'
+import { errColors, processOutput, type CliOutput } from './output.js'
 import { version } from './version.js'
 
 /**
@@ -34,22 +38,48 @@ export function createProgram(output: CliOutput = processOutput): Command {
     .version(version, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({
-      writeOut: (text) => output.out(text),
-      writeErr: (text) => output.err(text),
+      writeOut: (text: string) => output.out(text),
+      writeErr: (text: string) => output.err(text),
     })
+    .configureHelp({ subcommandTerm })
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', example('$ parley serve &\n$ parley conversations'))
+    .addHelpText(
+      'after',
+      '\nEvery command takes --help, with an example. Exit status: 0 done,\n' +
+        '1 failed (the server refused or could not be reached), 2 bad usage.\n' +
+        example(
+          '$ parley serve &\n' +
+            '$ parley send sms --from +15550001111 --to +15550002222 --body hi\n' +
+            '$ parley conversations',
+        ),
+    )
 
   // Subcommands copy the settings above when they are created, so these
   // come after them.
-  registerServeCommand(program)
+  registerServeCommand(program, output)
+  registerMigrateCommand(program, output)
   registerSendCommand(program, output)
   registerReceiveCommand(program, output)
   registerConversationsCommand(program, output)
   registerMessagesCommand(program, output)
+  registerMessageCommand(program, output)
+  registerMetricsCommand(program, output)
   registerDeadLettersCommand(program, output)
+  registerLoadCommand(program, output)
   registerMockProviderCommand(program, output)
   return program
+}
+
+// The command list names each command with its arguments only: every
+// command has options, and leaving out "[options]" keeps each description
+// on one line.
+function subcommandTerm(command: Command): string {
+  const args = command.registeredArguments.map((argument) => {
+    const name = argument.name() + (argument.variadic ? '...' : '')
+    return argument.required ? `<${name}>` : `[${name}]`
+  })
+  const subcommands = command.commands.length > 0 ? ['<command>'] : []
+  return [command.name(), ...args, ...subcommands].join(' ')
 }
 
 /**
@@ -76,6 +106,6 @@ function reportFailure(error: unknown, output: CliOutput): ExitCode {
   // Commander has already printed its message (or the help/version text).
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2
 
-  output.err(formatErrorReport(error))
+  output.err(formatErrorReport(error, errColors(output)))
   return 1
 }

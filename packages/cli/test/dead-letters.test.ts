@@ -271,6 +271,7 @@ describe('parley dead-letters retry', () => {
       stdout: '',
       stderr:
         'error: not_found: no dead letter in dispatch with id 99\n' +
+        'hint: list them with `parley dead-letters --queue dispatch`\n' +
         '(request id: r-99)\n',
     })
   })
@@ -291,8 +292,7 @@ describe('dead-letters usage and connection errors', () => {
     [
       'a replay from a queue that does not exist',
       ['dead-letters', 'retry', 'outbound', '7'],
-      "value 'outbound' is invalid for argument 'queue'. Allowed choices " +
-        'are dispatch, inbound.',
+      "unknown queue 'outbound'; expected dispatch or inbound",
     ],
     [
       'a replay id that is not digits',
@@ -302,7 +302,7 @@ describe('dead-letters usage and connection errors', () => {
     [
       'a replay without an id',
       ['dead-letters', 'retry', 'dispatch'],
-      "missing required argument 'id'",
+      "id 'dispatch' is not an id",
     ],
     [
       'list options given before retry',

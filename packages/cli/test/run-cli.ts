@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
@@ -43,4 +43,60 @@ export function runCli(
       },
     )
   })
+}
+
+/** A bin that keeps running (serve, metrics --watch), and what it printed. */
+export interface RunningCli {
+  readonly child: ChildProcess
+  /** Everything written to stdout so far. */
+  stdout(): string
+  /** Everything written to stderr so far. */
+  stderr(): string
+  /** Resolves once stdout matches `pattern`; rejects after `timeoutMs`. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<string>
+  /** Sends `signal` and resolves the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Starts the built bin with `args` and leaves it running. */
+export function startCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): RunningCli {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('PARLEY_')),
+  )
+  const child = spawn(process.execPath, [binPath, ...args], {
+    env: { ...inherited, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk))
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  )
+
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    waitForOutput: async (pattern, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs
+      while (!pattern.test(out)) {
+        if (Date.now() > deadline || child.exitCode !== null) {
+          throw new Error(
+            `no ${pattern} in the output\n--- stdout ---\n${out}\n--- stderr ---\n${err}`,
+          )
+        }
+        await new Promise((resolve) => setTimeout(resolve, 25))
+      }
+      return out
+    },
+    stop: (signal = 'SIGINT') => {
+      if (child.exitCode === null) child.kill(signal)
+      return exited
+    },
+  }
 }

@@ -29,6 +29,25 @@ export interface ApiResponse<Body> {
   headers: Headers
 }
 
+/** An answer of any status, as {@link ApiClient.exchange} resolves it. */
+export interface RawResponse {
+  status: number
+  /** The parsed JSON body; `undefined` when the body is not JSON. */
+  body: unknown
+  headers: Headers
+}
+
+/** What {@link ApiClient.exchange} sends. */
+export interface RawRequest {
+  method: 'get' | 'post'
+  /** A body to send as JSON. */
+  json?: unknown
+  /** A body already serialized as JSON, sent byte for byte. */
+  body?: string
+  headers?: Record<string, string>
+  searchParams?: Record<string, string | number>
+}
+
 /**
  * A thin client for Parley's HTTP API. It never retries (a CLI user can run
  * the command again, and a retried send without an idempotency key could
@@ -85,6 +104,29 @@ export class ApiClient {
     return this.#request(path, { method: 'get', searchParams })
   }
 
+  /**
+   * Sends one request and resolves its answer whatever the status, for
+   * callers that count statuses themselves (`parley load`). Rejects only
+   * when no answer came: `ServerUnreachableError` or `ServerTimeoutError`.
+   */
+  async exchange(path: string, request: RawRequest): Promise<RawResponse> {
+    const { body, headers, ...rest } = request
+    const options: Options =
+      body === undefined
+        ? { ...rest, headers }
+        : {
+            ...rest,
+            body,
+            headers: { 'content-type': 'application/json', ...headers },
+          }
+    const response = await this.#fetch(path, options)
+    return {
+      status: response.status,
+      body: await readJson(response),
+      headers: response.headers,
+    }
+  }
+
   async #request<Body>(
     path: string,
     options: Options,
@@ -123,8 +165,18 @@ export class ApiClient {
       body.message,
       typeof body.request_id === 'string' ? body.request_id : undefined,
       readDetails(body.details),
+      retryAfterSeconds(response.headers),
     )
   }
+}
+
+/**
+ * The `Retry-After` header in whole seconds, when it is a number of
+ * seconds (Parley sends seconds, never an HTTP date).
+ */
+export function retryAfterSeconds(headers: Headers): number | undefined {
+  const value = headers.get('retry-after')?.trim() ?? ''
+  return /^\d+$/.test(value) ? Number(value) : undefined
 }
 
 function requestHeaders(options: ApiClientOptions): Record<string, string> {

@@ -45,12 +45,34 @@ export interface MessageItem {
   channel: string
   from: string
   to: string
+  /** An email's subject; `null` or absent for SMS and MMS. */
+  subject?: string | null
   body: string
   snippet: string
   attachments: string[] | null
   timestamp: string
   status: string
 }
+
+/** The answer to `GET /api/messages/{id}`: a message and its delivery. */
+export interface MessageDetail extends MessageItem {
+  /** Provider calls made so far (0 for inbound messages). */
+  attempts: number
+  /** Why the last provider call failed, if one did. */
+  last_error: string | null
+  /** When the next provider call is due, if one is pending. */
+  next_attempt_at: string | null
+  /** The provider that sent it, once sent. */
+  provider: string | null
+  /** The provider's id for it, once sent (or received). */
+  provider_message_id: string | null
+}
+
+/**
+ * The answer to `GET /metrics`: counters and gauges as non-negative
+ * integers, by field name (`docs/metrics.md`).
+ */
+export type MetricsBody = Record<string, number>
 
 /** The two queues that keep dead letters. */
 export type QueueName = 'dispatch' | 'inbound'

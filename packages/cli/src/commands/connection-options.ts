@@ -31,7 +31,7 @@ export function addConnectionOptions(command: Command): Command {
         'PARLEY_API_KEY',
       ),
     )
-    .option('--json', "print the server's JSON answer instead of text")
+    .option('--json', 'print one JSON document instead of text')
 }
 
 /** A client for the server the connection options point at. */

@@ -1,4 +1,4 @@
-import { Argument, Option, type Command } from 'commander'
+import { Option, type Command } from 'commander'
 
 import type {
   DeadLetterItem,
@@ -10,6 +10,7 @@ import { formatJson } from '../format/json.js'
 import { formatPageFooter } from '../format/page-footer.js'
 import { toPrintable } from '../format/printable.js'
 import { formatTable, type TableColumn } from '../format/table.js'
+import { hintNotFound } from '../errors.js'
 import { outputWidth, type CliOutput } from '../output.js'
 import {
   addConnectionOptions,
@@ -23,7 +24,6 @@ import {
   pageQuery,
   type PageOptions,
 } from './list-options.js'
-import { parseId } from './parsers.js'
 
 interface ListOptions extends ConnectionOptions, PageOptions {
   queue: QueueName
@@ -51,7 +51,7 @@ export function registerDeadLettersCommand(
         'list --help`.\n' +
         example(
           '$ parley dead-letters --queue inbound\n' +
-            '$ parley dead-letters retry dispatch 17',
+            '$ parley dead-letters retry 17',
         ),
     )
   addListCommand(deadLetters, output)
@@ -78,21 +78,74 @@ function addListCommand(deadLetters: Command, output: CliOutput): void {
     .action((options: ListOptions) => listDeadLetters(options, output))
 }
 
+interface RetryOptions extends ConnectionOptions {
+  queue?: QueueName
+}
+
 function addRetryCommand(deadLetters: Command, output: CliOutput): void {
   const command = deadLetters
     .command('retry')
     .description(
       'put a dead letter back in its queue with a fresh attempt count',
     )
-    .addArgument(
-      new Argument('<queue>', 'the queue that holds it').choices(queues),
+    .usage('[options] [dispatch|inbound] <id>')
+    .argument(
+      '<queue-or-id>',
+      'the id, as listed; or the queue (dispatch, inbound), then the id',
     )
-    .argument('<id>', 'its id, as listed', parseId)
+    .argument('[id]', 'the id, when the queue comes first')
+    .addOption(
+      new Option(
+        '--queue <queue>',
+        'the queue that holds it (default: dispatch)',
+      ).choices(queues),
+    )
   addConnectionOptions(command)
-    .addHelpText('after', example('$ parley dead-letters retry dispatch 17'))
-    .action((queue: QueueName, id: string, options: ConnectionOptions) =>
-      retryDeadLetter(queue, id, options, output),
+    .addHelpText(
+      'after',
+      example(
+        '$ parley dead-letters retry 17\n' +
+          '$ parley dead-letters retry 4 --queue inbound\n' +
+          '$ parley dead-letters retry inbound 4',
+      ),
     )
+    .action(
+      (first: string, second: string | undefined, options: RetryOptions) => {
+        const { queue, id } = retryTarget(first, second, options, command)
+        return retryDeadLetter(queue, id, options, output)
+      },
+    )
+}
+
+// `retry <id>` with --queue, or `retry <queue> <id>` as the route reads.
+function retryTarget(
+  first: string,
+  second: string | undefined,
+  options: RetryOptions,
+  command: Command,
+): { queue: QueueName; id: string } {
+  const usage = (message: string): never =>
+    command.error(`error: ${message}`, {
+      exitCode: 2,
+      code: 'parley.retryTarget',
+    })
+  if (second === undefined) {
+    return { queue: options.queue ?? 'dispatch', id: checkId(first, usage) }
+  }
+  if (!(queues as readonly string[]).includes(first)) {
+    return usage(`unknown queue '${first}'; expected dispatch or inbound`)
+  }
+  if (options.queue !== undefined && options.queue !== first) {
+    return usage(
+      `the queue is named twice: ${first} and --queue ${options.queue}`,
+    )
+  }
+  return { queue: first as QueueName, id: checkId(second, usage) }
+}
+
+function checkId(value: string, usage: (message: string) => never): string {
+  if (/^\d+$/.test(value)) return value
+  return usage(`id '${value}' is not an id: expected decimal digits`)
 }
 
 async function listDeadLetters(
@@ -147,11 +200,14 @@ async function retryDeadLetter(
   options: ConnectionOptions,
   output: CliOutput,
 ): Promise<void> {
-  // The queue is one of two names and parseId allows digits only, so
+  // The queue is one of two names and checkId allows digits only, so
   // neither can change the path. The route reads no body.
-  const response = await createClient(options).post<RetryAcceptedBody>(
-    `api/dead-letters/${queue}/${id}/retry`,
-    undefined,
+  const response = await hintNotFound(
+    createClient(options).post<RetryAcceptedBody>(
+      `api/dead-letters/${queue}/${id}/retry`,
+      undefined,
+    ),
+    `list them with \`parley dead-letters --queue ${queue}\``,
   )
 
   output.out(

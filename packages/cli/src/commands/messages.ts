@@ -4,6 +4,7 @@ import type { ListBody, MessageItem } from '../api/types.js'
 import { formatJson } from '../format/json.js'
 import { formatPageFooter } from '../format/page-footer.js'
 import { formatTable, type TableColumn } from '../format/table.js'
+import { hintNotFound } from '../errors.js'
 import type { CliOutput } from '../output.js'
 import {
   addConnectionOptions,
@@ -57,9 +58,12 @@ async function listMessages(
   output: CliOutput,
 ): Promise<void> {
   // parseId allows digits only, so the id cannot change the path.
-  const response = await createClient(options).get<unknown>(
-    `api/conversations/${conversationId}/messages`,
-    pageQuery(options),
+  const response = await hintNotFound(
+    createClient(options).get<unknown>(
+      `api/conversations/${conversationId}/messages`,
+      pageQuery(options),
+    ),
+    'list conversations and their ids with `parley conversations`',
   )
   const page = checkListBody<MessageItem>(response.body, options.url)
 

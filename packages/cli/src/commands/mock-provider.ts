@@ -4,6 +4,8 @@ import { CliError } from '../errors.js'
 import type { CliOutput } from '../output.js'
 import { example } from './help-text.js'
 import { parsePort } from './parsers.js'
+import { loadServer, type ServerModule } from './server-module.js'
+import { formatJson } from '../format/json.js'
 
 /** The options of `parley mock-provider`, as commander parses them. */
 interface MockProviderOptions {
@@ -19,9 +21,9 @@ interface MockProviderOptions {
   accountSid?: string
   authToken?: string
   apiKey?: string
+  json?: boolean
 }
 
-type ServerModule = typeof import('@parley/server')
 type MockServer = Awaited<ReturnType<ServerModule['startMockProviderServer']>>
 
 /** Registers `parley mock-provider` on the program. */
@@ -31,9 +33,7 @@ export function registerMockProviderCommand(
 ): void {
   program
     .command('mock-provider')
-    .description(
-      'run a mock Twilio and SendGrid API that fails on a seeded schedule',
-    )
+    .description('run a mock Twilio/SendGrid API with seeded faults')
     .requiredOption(
       '--port <port>',
       'port to listen on (0 picks a free one)',
@@ -88,6 +88,10 @@ export function registerMockProviderCommand(
       '--api-key <key>',
       'SendGrid API key accepted (default: mock-api-key)',
     )
+    .option(
+      '--json',
+      'print one JSON document once listening (URL, credentials); logs go to stderr',
+    )
     .addHelpText('after', HELP_AFTER)
     .action(function (this: Command, options: MockProviderOptions) {
       return runMockProvider(this, options, output)
@@ -133,13 +137,17 @@ async function runMockProvider(
   }).catch((error: unknown) => {
     throw startFailure(error, options)
   })
-  output.out(banner(server))
+  output.out(
+    options.json
+      ? formatJson({ url: server.url, credentials: server.credentials })
+      : banner(server),
+  )
   await untilSignal()
   await server.close()
 }
 
 function serverOptions(options: MockProviderOptions) {
-  const { ratelimitPct, ...rest } = options
+  const { ratelimitPct, json: _json, ...rest } = options
   const given = { ...rest, rateLimitPct: ratelimitPct }
   return Object.fromEntries(
     Object.entries(given).filter(([, value]) => value !== undefined),
@@ -174,38 +182,18 @@ function untilSignal(): Promise<NodeJS.Signals> {
 function startFailure(error: unknown, options: MockProviderOptions): Error {
   const code = (error as { code?: unknown } | null)?.code
   if (code === 'EADDRINUSE') {
-    return new CliError(`port ${options.port} on ${options.host} is in use`)
-  }
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
-    return new CliError(`cannot listen on ${options.host}`)
-  }
-  if (error instanceof RangeError || error instanceof TypeError) {
-    return new CliError(error.message, { cause: error })
-  }
-  return error instanceof Error ? error : new Error(String(error))
-}
-
-// The server loads only when this command runs, as for `parley serve`.
-async function loadServer(): Promise<ServerModule> {
-  try {
-    return await import('@parley/server')
-  } catch (error) {
-    const { code, message } = (error ?? {}) as {
-      code?: unknown
-      message?: unknown
-    }
-    const missing =
-      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
-      /^Cannot find (?:package|module) '[^']*@parley[\\/]server\b/.test(
-        String(message),
-      )
-    if (!missing) throw error
-    throw new CliError(
-      '@parley/server is not installed (or not built): install it next to ' +
-        '@parley/cli, or run `npm run build` in a checkout',
-      { cause: error },
+    return new CliError(
+      'listen_failed',
+      `port ${options.port} on ${options.host} is in use`,
     )
   }
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    return new CliError('listen_failed', `cannot listen on ${options.host}`)
+  }
+  if (error instanceof RangeError || error instanceof TypeError) {
+    return new CliError('bad_configuration', error.message, { cause: error })
+  }
+  return error instanceof Error ? error : new Error(String(error))
 }
 
 /** A parser of whole numbers from `min` to `max`. */

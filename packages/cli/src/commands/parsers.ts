@@ -55,3 +55,11 @@ function parseWholeNumber(value: string): number {
   }
   return Number(value)
 }
+
+/** Parses a number above 0, decimals allowed, such as a rate per second. */
+export function parsePositiveNumber(value: string): number {
+  const number = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN
+  if (!(number > 0))
+    throw new InvalidArgumentError('expected a number above 0.')
+  return number
+}

@@ -59,7 +59,7 @@ const specs: Record<MessageKind, SendSpec> = {
 export function registerSendCommand(program: Command, output: CliOutput): void {
   const send = program
     .command('send')
-    .description('send a message through a running Parley server')
+    .description('send an SMS, MMS or email through the server')
     .addHelpText('after', example(specs.sms.example))
 
   for (const kind of messageKinds) addSendKind(send, kind, output)

@@ -10,6 +10,12 @@ export interface TableColumn {
    * @default 'left'
    */
   align?: 'left' | 'right'
+  /**
+   * Styles the text of each body cell, such as colouring a status. It is
+   * applied after the cell is measured, so escape codes never widen it.
+   * @default the text as it is
+   */
+  style?: (text: string) => string
 }
 
 /** How a table is laid out as a whole. */
@@ -22,6 +28,17 @@ export interface TableOptions {
    * @default no limit
    */
   maxWidth?: number
+  /**
+   * Styles each heading, such as making it dim; applied after measuring.
+   * @default the heading as it is
+   */
+  headingStyle?: (text: string) => string
+  /**
+   * The least width of each column, in terminal columns, so that several
+   * tables printed one after another line up.
+   * @default none
+   */
+  minWidths?: readonly number[]
 }
 
 const gap = '  '
@@ -58,9 +75,17 @@ export function formatTable(
     options.maxWidth === undefined
       ? printable
       : cutLastColumn(printable, options.maxWidth)
-  const widths = columnWidths(lines, columns.length)
+  const widths = columnWidths(lines, columns.length).map((width, index) =>
+    Math.max(width, options.minWidths?.[index] ?? 0),
+  )
 
-  return lines.map((line) => formatLine(line, columns, widths)).join('\n')
+  return lines
+    .map((line, index) =>
+      formatLine(line, columns, widths, (column) =>
+        index === 0 ? options.headingStyle : column.style,
+      ),
+    )
+    .join('\n')
 }
 
 function columnWidths(lines: readonly string[][], count: number): number[] {
@@ -99,18 +124,35 @@ function checkRowLength(
   )
 }
 
+type Style = ((text: string) => string) | undefined
+
 function formatLine(
   cells: readonly string[],
   columns: readonly TableColumn[],
   widths: readonly number[],
+  styleOf: (column: TableColumn) => Style,
 ): string {
-  const padded = cells.map((cell, index) =>
-    pad(cell, widths[index] ?? 0, columns[index]?.align ?? 'left'),
-  )
+  const padded = cells.map((cell, index) => {
+    const column = columns[index] ?? {}
+    return pad(
+      cell,
+      widths[index] ?? 0,
+      column.align ?? 'left',
+      styleOf(column),
+    )
+  })
   return padded.join(gap).trimEnd()
 }
 
-function pad(cell: string, width: number, align: 'left' | 'right'): string {
+// The fill goes outside the style, so that a line still ends without
+// trailing whitespace once trimmed.
+function pad(
+  cell: string,
+  width: number,
+  align: 'left' | 'right',
+  style: Style,
+): string {
   const fill = ' '.repeat(Math.max(0, width - displayWidth(cell)))
-  return align === 'right' ? fill + cell : cell + fill
+  const text = style === undefined || cell === '' ? cell : style(cell)
+  return align === 'right' ? fill + text : text + fill
 }
