@@ -9,7 +9,7 @@ import { parse } from 'yaml'
 const source = new URL('../../../docs/openapi.yaml', import.meta.url)
 const target = new URL('../src/http/openapi-document.ts', import.meta.url)
 
-const document = parse(readFileSync(source, 'utf8'))
+const document = parse(readFileSync(source, 'utf8'), { maxAliasCount: -1 })
 const json = JSON.stringify(document)
 const module = [
   '// Generated from docs/openapi.yaml by packages/server/scripts/openapi-json.mjs',
