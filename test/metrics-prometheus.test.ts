@@ -4,6 +4,7 @@
  * published parser, and carrying every JSON counter with the same value,
  * directly or summed over its labels, plus the gauges the JSON lacks.
  */
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,6 +22,7 @@ import {
   smsWebhook,
 } from './helpers/parley.js'
 import { pollUntil } from './helpers/poll.js'
+import { REPO_ROOT } from './helpers/server-process.js'
 import {
   type ExposedFamily,
   readExposition,
@@ -292,6 +294,26 @@ describe('Prometheus exposition of /metrics', () => {
     expect(listed.body.meta.total).toBe(json.dispatch_dead_letter)
     expect(sumOf('parley_queue_dead_letters', { queue: 'inbound' })).toBe(0)
     expect(sumOf('parley_queue_stats_up')).toBe(1)
+  })
+})
+
+describe('docs/metrics.md', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs/metrics.md'), 'utf8')
+
+  it('maps every JSON field to the series that carries it', () => {
+    for (const [field, [series]] of Object.entries(SERIES_OF)) {
+      const row = doc
+        .split('\n')
+        .find(
+          (line) =>
+            line.startsWith(`| \`${field}\` `) && line.includes('parley_'),
+        )
+      expect(row, field).toContain(series)
+    }
+  })
+
+  it('describes every series the exposition has', () => {
+    for (const name of families.keys()) expect(doc, name).toContain(name)
   })
 })
 

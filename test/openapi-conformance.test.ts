@@ -405,7 +405,10 @@ describe('the OpenAPI document', () => {
       headers: {},
     })
     expect(answer.status).toBe(200)
-    expect(JSON.parse(answer.text)).toEqual(JSON.parse(JSON.stringify(doc)))
+    expect(
+      JSON.parse(answer.text),
+      'the server embeds an older docs/openapi.yaml: npm run build',
+    ).toEqual(JSON.parse(JSON.stringify(doc)))
   })
 
   it('serves /openapi.json without an API key on a server that has keys', async () => {
