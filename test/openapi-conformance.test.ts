@@ -510,6 +510,10 @@ describe('the server answers every documented example as documented', () => {
       checkContentType(answer, testCase.mediaType, testCase.title)
       checkHeaders(answer, testCase.responsePointer, testCase.title)
       checkBody(testCase, answer)
+      const promised = testCase.example['x-response-headers'] ?? {}
+      for (const [name, value] of Object.entries(promised)) {
+        expect(answer.headers[name.toLowerCase()], name).toBe(value)
+      }
     },
   )
 })
