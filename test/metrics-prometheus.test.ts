@@ -89,7 +89,9 @@ let text: string
 let families: Map<string, ExposedFamily>
 
 const SENDS = 24
+const BURST = 25
 const WEBHOOKS = 6
+let refused = 0
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'parley-prometheus-'))
@@ -132,12 +134,15 @@ async function sendTraffic(): Promise<void> {
     const answer = await post(base, '/api/messages/sms', smsSend({ from }))
     expect(answer.status).toBe(202)
   }
-  const refused = await Promise.all(
-    Array.from({ length: 25 }, () =>
+  const burst = await Promise.all(
+    Array.from({ length: BURST }, () =>
       post(base, '/api/messages/sms', smsSend({ from: '+18045559999' })),
     ),
   )
-  expect(refused.filter((answer) => answer.status === 429)).toHaveLength(5)
+  // 20 a minute: about 20 pass, the rest are refused (a slow machine may
+  // refill a token or two meanwhile).
+  refused = burst.filter((answer) => answer.status === 429).length
+  expect(refused).toBeGreaterThanOrEqual(3)
   for (let index = 0; index < 3; index += 1) {
     expect((await post(base, '/api/messages/email', emailSend())).status).toBe(
       202,
@@ -158,7 +163,7 @@ async function sendTraffic(): Promise<void> {
 // webhook threaded, then scrapes JSON, text, JSON: the two JSON documents
 // must agree (nothing moved in between), so the text saw the same counts.
 async function quietScrape(): Promise<{ json: Metrics; text: string }> {
-  const accepted = SENDS + 20 + 3
+  const accepted = SENDS + (BURST - refused) + 3
   const { value } = await pollUntil(
     async () => {
       const before = (await get<Metrics>(base, '/metrics')).body
@@ -206,7 +211,7 @@ describe('Prometheus exposition of /metrics', () => {
     expect(json.dispatch_success).toBeGreaterThan(0)
     expect(json.dispatch_dead_letter).toBeGreaterThan(0)
     expect(json.provider_sms_mms_breaker_transitions).toBeGreaterThan(0)
-    expect(json.rate_limited).toBe(5)
+    expect(json.rate_limited).toBe(refused)
     expect(json.worker_processed).toBe(WEBHOOKS)
     expect(json.conversations_created).toBeGreaterThan(0)
   })
@@ -253,7 +258,9 @@ describe('Prometheus exposition of /metrics', () => {
     expect(
       sumOf('parley_dispatch_attempts_total', { provider: 'mock-sms-b' }),
     ).toBeGreaterThan(0)
-    expect(sumOf('parley_rate_limited_total', { scope: 'sender' })).toBe(5)
+    expect(sumOf('parley_rate_limited_total', { scope: 'sender' })).toBe(
+      refused,
+    )
   })
 
   it('gives the inbound latency as a summary whose average is the JSON average', () => {
