@@ -1,8 +1,11 @@
+import { CompiledQuery } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { MetricFamily } from '../src/metrics/exposition.js'
 import { claimDue, deadLetterRow } from '../src/queue/queue-table.js'
+import { queueStatsQuery } from '../src/store/queue-stats.js'
 import {
   createHarness,
+  DIALECT,
   DIALECT_LABEL,
   type Harness,
   smsRequest,
@@ -139,5 +142,29 @@ describe(`queue gauges on ${DIALECT_LABEL}`, () => {
     expect(
       valueOf(families, 'parley_dispatch_attempts_total', { family: 'sms' }),
     ).toBe(0)
+  })
+})
+
+describe(`queue gauge query plan on ${DIALECT_LABEL}`, () => {
+  it('reads the (state, run_at) index, not the whole table', async (context) => {
+    // Postgres plans by table statistics: on a test's tiny tables a
+    // sequential scan is the right choice, so the plan says nothing there.
+    if (DIALECT !== 'sqlite') return context.skip()
+    const h = await createHarness()
+    try {
+      for (const queue of ['dispatch', 'inbound'] as const) {
+        const query = queueStatsQuery(h.db.kysely, queue).compile()
+        const plan = await h.db.kysely.executeQuery(
+          CompiledQuery.raw(`explain query plan ${query.sql}`, [
+            ...query.parameters,
+          ]),
+        )
+        const steps = JSON.stringify(plan.rows)
+        expect(steps, queue).toMatch(/USING (COVERING )?INDEX \w+_due_idx/)
+        expect(steps, queue).not.toMatch(/"SCAN \w+"/)
+      }
+    } finally {
+      await h.close()
+    }
   })
 })

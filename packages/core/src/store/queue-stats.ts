@@ -21,15 +21,11 @@ const TABLES = {
 } as const satisfies Record<QueueName, string>
 
 /**
- * Counts one queue's rows by state, finished rows aside, in one query. It
- * reads only the `(state, run_at)` index: the cost grows with the rows
- * still in the queue and the dead letters, not with the finished history.
+ * The query behind {@link readQueueStats}: one queue's unfinished and dead
+ * rows, counted by state, with the earliest `run_at` of each state.
  */
-export async function readQueueStats(
-  db: Kysely<ParleySchema>,
-  queue: QueueName,
-): Promise<QueueStats> {
-  const rows = await db
+export function queueStatsQuery(db: Kysely<ParleySchema>, queue: QueueName) {
+  return db
     .selectFrom(TABLES[queue])
     .select((eb) => [
       'state',
@@ -38,7 +34,18 @@ export async function readQueueStats(
     ])
     .where('state', 'in', ['pending', 'running', 'dead'])
     .groupBy('state')
-    .execute()
+}
+
+/**
+ * Counts one queue's rows by state, finished rows aside, in one query. It
+ * reads only the `(state, run_at)` index: the cost grows with the rows
+ * still in the queue and the dead letters, not with the finished history.
+ */
+export async function readQueueStats(
+  db: Kysely<ParleySchema>,
+  queue: QueueName,
+): Promise<QueueStats> {
+  const rows = await queueStatsQuery(db, queue).execute()
   const count = (state: string) =>
     Number(rows.find((row) => row.state === state)?.rows ?? 0)
   const oldest = rows.find((row) => row.state === 'pending')?.oldest
