@@ -58,6 +58,13 @@ export {
   sendGridMessageId,
 } from './messages/delivery-status.js'
 export type { MetricsSnapshot } from './metrics/metrics.js'
+export {
+  formatPrometheusText,
+  type MetricFamily,
+  type MetricSample,
+  type MetricType,
+  PROMETHEUS_TEXT_CONTENT_TYPE,
+} from './metrics/exposition.js'
 export type { DeadLetter, QueueName } from './store/dead-letters.js'
 export type { DeliveryReportResult } from './store/delivery.js'
 export {

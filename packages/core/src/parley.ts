@@ -36,6 +36,8 @@ import type {
   Page,
   PageRequest,
 } from './messages/types.js'
+import type { MetricFamily } from './metrics/exposition.js'
+import { readGauges } from './metrics/gauges.js'
 import { Metrics, type MetricsSnapshot } from './metrics/metrics.js'
 import type { Provider } from './providers/provider.js'
 import { DispatchWorker } from './queue/dispatch-worker.js'
@@ -62,6 +64,7 @@ import {
   releaseIdempotencyKey,
 } from './store/idempotency.js'
 import { isSchemaCurrent, migrateToLatest, ping } from './store/migrations.js'
+import { readQueueStats } from './store/queue-stats.js'
 import {
   findConversation,
   findMessageDetail,
@@ -232,8 +235,17 @@ export interface Parley {
      */
     retry(queue: QueueName, id: string): Promise<void>
   }
-  /** The live counters. */
-  readonly metrics: { snapshot(): MetricsSnapshot }
+  /** The live metrics. */
+  readonly metrics: {
+    /** The JSON document's counters and gauges, summed over labels. */
+    snapshot(): MetricsSnapshot
+    /**
+     * The same counters with their provider, family and scope labels,
+     * plus the gauges (breaker states; queue depths, ages and dead letters
+     * read from storage), for `formatPrometheusText`.
+     */
+    collect(): Promise<MetricFamily[]>
+  }
   /**
    * What an HTTP edge in front of Parley uses: the per-client limits and
    * the counters of its own global breaker.
@@ -308,7 +320,26 @@ class ParleyInstance implements Parley {
         error: errorMessage(error),
       }),
     )
-    this.metrics = new Metrics(this.clock)
+    const health = new ProviderHealthBoard({
+      registry: this.registry,
+      clock: this.clock,
+      events: this.events,
+      logger: this.logger,
+      breaker: {
+        threshold: config.breakerThreshold,
+        openMs: config.breakerOpenMs,
+      },
+    })
+    this.metrics = new Metrics(this.clock, {
+      providers: options.providers,
+      gauges: () =>
+        readGauges({
+          breakers: () => health.breakerStates(),
+          queue: (queue) => readQueueStats(this.db.kysely, queue),
+          now: () => this.clock.now(),
+          logger: this.logger,
+        }),
+    })
     this.metrics.listen(this.events)
     this.committer = new GroupCommitter(this.db, config.maxWriteBatch)
     const deps = {
@@ -320,16 +351,6 @@ class ParleyInstance implements Parley {
       events: this.events,
       logger: this.logger,
     }
-    const health = new ProviderHealthBoard({
-      registry: this.registry,
-      clock: this.clock,
-      events: this.events,
-      logger: this.logger,
-      breaker: {
-        threshold: config.breakerThreshold,
-        openMs: config.breakerOpenMs,
-      },
-    })
     this.dispatch = new DispatchWorker({
       ...deps,
       registry: this.registry,

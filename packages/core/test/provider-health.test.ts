@@ -8,14 +8,15 @@ import { silentLogger } from '../src/util/logger.js'
 
 function board(now: { t: number }) {
   const provider = createMockProvider({ family: 'sms', seed: 1 })
+  const events = new TypedEmitter<ParleyEvents>(() => undefined)
   const health = new ProviderHealthBoard({
     registry: new ProviderRegistry([provider]),
     clock: { now: () => now.t },
-    events: new TypedEmitter<ParleyEvents>(() => undefined),
+    events,
     logger: silentLogger,
     breaker: { threshold: 1, openMs: 1000 },
   })
-  return { provider, health }
+  return { provider, health, events }
 }
 
 describe('ProviderHealthBoard', () => {
@@ -43,5 +44,25 @@ describe('ProviderHealthBoard', () => {
       kind: 'defer',
       retryAt: 2000,
     })
+  })
+})
+
+describe('ProviderHealthBoard.breakerStates', () => {
+  it('reports every registered provider, closed until called, and reads a breaker past its cool-down as half-open without moving it', () => {
+    const now = { t: 0 }
+    const { provider, health, events } = board(now)
+    const transitions: string[] = []
+    events.on('provider.breaker_transition', (e) => transitions.push(e.to))
+    expect(health.breakerStates()).toEqual([
+      { provider: provider.name, family: 'sms', state: 'closed' },
+    ])
+
+    health.record(provider, { kind: 'transient', error: 'down' })
+    expect(health.breakerStates()[0]?.state).toBe('open')
+    now.t = 1000
+
+    expect(health.breakerStates()[0]?.state).toBe('half_open')
+    expect(health.breakerStates()[0]?.state).toBe('half_open')
+    expect(transitions).toEqual(['open'])
   })
 })

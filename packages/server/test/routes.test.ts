@@ -21,6 +21,7 @@ describe('matchRoute', () => {
     ['GET', '/metrics', 'metrics'],
     ['GET', '/healthz', 'healthz'],
     ['GET', '/readyz', 'readyz'],
+    ['GET', '/openapi.json', 'openapi'],
   ])('routes %s %s to %s', (method, path, name) => {
     expect(found(method, path).name).toBe(name)
   })

@@ -57,6 +57,17 @@ export class CircuitBreaker {
     return this.current
   }
 
+  /**
+   * The state's name as the next call would find it, without moving the
+   * breaker (an open breaker past its cool-down reads half-open): gauges
+   * must not change what they measure.
+   */
+  peekStateName(): BreakerStateName {
+    const state = this.current
+    if (state.name === 'open' && this.now() >= state.until) return 'half_open'
+    return state.name
+  }
+
   /** Asks to make a call. An allowed half-open call is the trial. */
   admit(): Admission {
     this.expireOpen()

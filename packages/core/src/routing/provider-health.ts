@@ -31,6 +31,13 @@ export type ProviderChoice =
       readonly byBreaker: boolean
     }
 
+/** One provider's breaker state, for gauges. */
+export interface ProviderBreakerState {
+  readonly provider: string
+  readonly family: ChannelFamily
+  readonly state: BreakerStateName
+}
+
 interface Health {
   readonly breaker: CircuitBreaker
   /** A 429 with Retry-After pauses the provider until then. */
@@ -109,13 +116,20 @@ export class ProviderHealthBoard {
     this.healthOf(provider).breaker.recordNeutral()
   }
 
-  /** Each provider's breaker state, for gauges and health reports. */
-  states(): ReadonlyMap<string, BreakerStateName> {
-    const out = new Map<string, BreakerStateName>()
-    for (const [name, health] of this.health) {
-      out.set(name, health.breaker.state.name)
-    }
-    return out
+  /**
+   * Each registered provider's breaker state, read without moving any
+   * breaker; a provider not called yet is closed.
+   */
+  breakerStates(): ProviderBreakerState[] {
+    const families: readonly ChannelFamily[] = ['sms', 'email']
+    return families.flatMap((family) =>
+      this.deps.registry.providersFor(family).map((provider) => ({
+        provider: provider.name,
+        family,
+        state:
+          this.health.get(provider.name)?.breaker.peekStateName() ?? 'closed',
+      })),
+    )
   }
 
   private healthOf(provider: Provider): Health {

@@ -34,6 +34,7 @@ import {
   requestIdOf,
   sendError,
   sendJson,
+  sendText,
   setCommonHeaders,
 } from './respond.js'
 import { matchRoute, type Route, type RouteName } from './routes.js'
@@ -115,7 +116,7 @@ async function handle(
   const keyId = await passEdge(options, request, url.pathname, state)
   const route = findRoute(request.method ?? 'GET', url.pathname)
   state.route = route.route.name
-  checkAcceptsJson(request)
+  if (!route.route.negotiates) checkAcceptsJson(request)
   const input = await readInput(options, request, route.route, url, keyId)
   const context = { parley: options.parley, mocks: options.mocks ?? [] }
   const result = await HANDLERS[route.route.name](context, {
@@ -127,7 +128,11 @@ async function handle(
     closestToExhaustion([state.clientLimit, result.rateLimit]),
   )
   closeIfStopping(options, response)
-  sendJson(request, response, result.status, result.body, result.headers)
+  if (result.text) {
+    sendText(request, response, result.status, result.text, result.headers)
+  } else {
+    sendJson(request, response, result.status, result.body, result.headers)
+  }
 }
 
 // Once shutdown began, no answer invites the client to reuse its
@@ -223,6 +228,7 @@ async function readInput(
   const receivedAt = Date.now()
   const common = {
     query: url.searchParams,
+    headers: request.headers,
     receivedAt,
     idempotencyKey: headerValue(request, 'idempotency-key'),
     idempotencyScope: `http:${route.name}:${keyId}`,

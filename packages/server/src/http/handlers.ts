@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import type {
   Conversation,
   Message,
@@ -13,7 +14,9 @@ import {
   smsStatus,
 } from './delivery-handlers.js'
 import { HttpError } from './http-error.js'
+import { metricsResponse } from './metrics.js'
 import { getMockConfig, putMockConfig } from './mock-config.js'
+import { OPENAPI_JSON } from './openapi-document.js'
 import { pageBody, pageRequest } from './paging.js'
 import type { RouteName } from './routes.js'
 
@@ -21,6 +24,8 @@ import type { RouteName } from './routes.js'
 export interface HandlerInput {
   readonly params: Readonly<Record<string, string>>
   readonly query: URLSearchParams
+  /** The request's headers, for routes that negotiate their answer. */
+  readonly headers: IncomingHttpHeaders
   /** The parsed body (POST routes). */
   readonly body: unknown
   /** The body's media type (POST routes). */
@@ -37,6 +42,8 @@ export interface HandlerInput {
 export interface HandlerResult {
   readonly status: number
   readonly body: unknown
+  /** A body that is not JSON (or JSON already written), sent as is. */
+  readonly text?: { readonly contentType: string; readonly body: string }
   /** Extra response headers. */
   readonly headers?: Readonly<Record<string, string>>
   /** The per-sender limit's state, when one applied. */
@@ -44,6 +51,7 @@ export interface HandlerResult {
 }
 
 const REPLAYED = { 'Idempotent-Replayed': 'true' } as const
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8'
 
 function idempotency(input: HandlerInput) {
   return {
@@ -76,9 +84,11 @@ export const HANDLERS: Readonly<Record<RouteName, Handler>> = {
   list_conversations: ({ parley }, input) => listConversations(parley, input),
   list_messages: ({ parley }, input) => listMessages(parley, input),
   get_message: ({ parley }, input) => getMessage(parley, input),
-  metrics: async ({ parley }) => ({
+  metrics: ({ parley }, input) => metricsResponse(parley, input),
+  openapi: async () => ({
     status: 200,
-    body: parley.metrics.snapshot(),
+    body: undefined,
+    text: { contentType: JSON_CONTENT_TYPE, body: OPENAPI_JSON },
   }),
   healthz: async () => ({ status: 200, body: { status: 'ok' } }),
   readyz: ({ parley }) => readyz(parley),

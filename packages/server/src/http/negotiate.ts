@@ -17,29 +17,44 @@ interface MediaRange {
 export function checkAcceptsJson(request: IncomingMessage): void {
   const header = request.headers.accept
   if (header === undefined || header.trim() === '') return
-  const ranges = parseAccept(header)
-  if (jsonQuality(ranges) > 0) return
+  if (jsonQuality(header) > 0) return
   throw new HttpError(
     'not_acceptable',
     'this endpoint answers application/json only; allow it in Accept',
   )
 }
 
-// The q of the most specific range that covers application/json (RFC 9110
-// section 12.5.1): `application/json;q=0, */*` rules JSON out.
-function jsonQuality(ranges: readonly MediaRange[]): number {
+/**
+ * The quality `Accept` gives to the media type `type/subtype`: the q of
+ * the most specific range that covers it (RFC 9110 section 12.5.1), so
+ * that `application/json;q=0, *\/*` rules JSON out; among ranges equally
+ * specific (the same type with other parameters) the highest q counts.
+ * A missing or empty header accepts everything (1).
+ */
+export function acceptQuality(
+  header: string | undefined,
+  type: string,
+  subtype: string,
+): number {
+  if (header === undefined || header.trim() === '') return 1
   const specificity = (range: MediaRange) => {
-    if (range.type === 'application' && range.subtype === 'json') return 3
-    if (range.type === 'application' && range.subtype === '*') return 2
+    if (range.type === type && range.subtype === subtype) return 3
+    if (range.type === type && range.subtype === '*') return 2
     if (range.type === '*' && range.subtype === '*') return 1
     return 0
   }
-  let best: MediaRange | undefined
-  for (const range of ranges) {
+  let best = 0
+  let quality = 0
+  for (const range of parseAccept(header)) {
     const rank = specificity(range)
-    if (rank > 0 && (!best || rank > specificity(best))) best = range
+    if (rank > best) [best, quality] = [rank, range.q]
+    else if (rank > 0 && rank === best) quality = Math.max(quality, range.q)
   }
-  return best?.q ?? 0
+  return quality
+}
+
+function jsonQuality(header: string): number {
+  return acceptQuality(header, 'application', 'json')
 }
 
 function parseAccept(header: string): MediaRange[] {

@@ -51,6 +51,23 @@ export function sendJson(
   response.end(request.method === 'HEAD' ? undefined : text)
 }
 
+/** Writes a body that is not JSON; a HEAD request gets the headers only. */
+export function sendText(
+  request: IncomingMessage,
+  response: ServerResponse,
+  status: number,
+  text: { readonly contentType: string; readonly body: string },
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  response.statusCode = status
+  for (const [name, value] of Object.entries(headers)) {
+    response.setHeader(name, value)
+  }
+  response.setHeader('Content-Type', text.contentType)
+  response.setHeader('Content-Length', Buffer.byteLength(text.body))
+  response.end(request.method === 'HEAD' ? undefined : text.body)
+}
+
 /** Writes the error body `{code, message, request_id, details?}`. */
 export function sendError(
   request: IncomingMessage,

@@ -10,6 +10,7 @@ export type RouteName =
   | 'list_messages'
   | 'get_message'
   | 'metrics'
+  | 'openapi'
   | 'healthz'
   | 'readyz'
   | 'sms_status'
@@ -27,6 +28,8 @@ export interface Route {
   readonly path: readonly string[]
   /** Body media types accepted (POST routes). */
   readonly bodies?: readonly BodyType[]
+  /** The handler chooses the answer's media type from `Accept` itself. */
+  readonly negotiates?: boolean
 }
 
 /** Every route of the API. */
@@ -62,7 +65,8 @@ export const ROUTES: readonly Route[] = [
     path: ['api', 'conversations', ':id', 'messages'],
   },
   { name: 'get_message', method: 'GET', path: ['api', 'messages', ':id'] },
-  { name: 'metrics', method: 'GET', path: ['metrics'] },
+  { name: 'metrics', method: 'GET', path: ['metrics'], negotiates: true },
+  { name: 'openapi', method: 'GET', path: ['openapi.json'] },
   { name: 'healthz', method: 'GET', path: ['healthz'] },
   { name: 'readyz', method: 'GET', path: ['readyz'] },
   {
