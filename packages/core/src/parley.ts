@@ -40,6 +40,7 @@ import { Metrics, type MetricsSnapshot } from './metrics/metrics.js'
 import type { Provider } from './providers/provider.js'
 import { DispatchWorker } from './queue/dispatch-worker.js'
 import { InboundWorker } from './queue/inbound-worker.js'
+import { RetentionWorker } from './queue/retention-worker.js'
 import { type WakeQueue, WakeSignals } from './queue/wake-signals.js'
 import { ProviderHealthBoard } from './routing/provider-health.js'
 import { ProviderRegistry } from './routing/provider-registry.js'
@@ -235,7 +236,7 @@ export interface Parley {
    * the counters of its own global breaker.
    */
   readonly ingress: IngressControls
-  /** Starts the dispatch and inbound workers. */
+  /** Starts the dispatch, inbound and retention workers. */
   start(): Promise<void>
   /**
    * Stops accepting writes, stops the workers (finishing or handing back
@@ -282,6 +283,7 @@ class ParleyInstance implements Parley {
   private readonly committer: GroupCommitter
   private readonly dispatch: DispatchWorker
   private readonly inbound: InboundWorker
+  private readonly retention: RetentionWorker
   private readonly wakeSignals: WakeSignals
   private readonly limiters: {
     readonly sender: RateLimiter
@@ -332,6 +334,7 @@ class ParleyInstance implements Parley {
       health,
     })
     this.inbound = new InboundWorker(deps)
+    this.retention = new RetentionWorker(deps)
     this.wakeSignals = new WakeSignals({
       db: this.db,
       wake: {
@@ -540,6 +543,7 @@ class ParleyInstance implements Parley {
     await this.wakeSignals.listen()
     this.dispatch.start()
     this.inbound.start()
+    this.retention.start()
   }
 
   async stop(options: StopOptions = {}): Promise<boolean> {
@@ -548,6 +552,7 @@ class ParleyInstance implements Parley {
     const [dispatched] = await Promise.all([
       this.dispatch.stop(graceMs),
       this.inbound.stop(),
+      this.retention.stop(),
     ])
     await this.committer.drain()
     // What the workers handed back is due now: let the others take it.
