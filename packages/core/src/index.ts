@@ -11,6 +11,7 @@ export {
   type IngressControls,
   type Parley,
   type ParleyOptions,
+  type ReadinessOptions,
   type ReadinessReport,
   type ReceiveOptions,
   type ReceiveResult,

@@ -183,6 +183,17 @@ export interface IngressControls {
   breakerTransitioned(): void
 }
 
+/** Options of {@link Parley.readiness}. */
+export interface ReadinessOptions {
+  /**
+   * How long the database may take to answer, in ms, 1 to 60000; a check
+   * that takes longer reports not ready (it does not wait for a database
+   * that stopped answering).
+   * @default 2000
+   */
+  timeoutMs?: number
+}
+
 /** Readiness of an instance. */
 export interface ReadinessReport {
   readonly ready: boolean
@@ -244,8 +255,11 @@ export interface Parley {
    * Resolves `true` when everything finished within the grace period.
    */
   stop(options?: StopOptions): Promise<boolean>
-  /** Whether storage answers and the schema is current. */
-  readiness(): Promise<ReadinessReport>
+  /**
+   * Whether storage answers (a real round trip, within `timeoutMs`) and
+   * the schema is current; not ready once stopping.
+   */
+  readiness(options?: ReadinessOptions): Promise<ReadinessReport>
 }
 
 const DEFAULT_PAGE_SIZE = 50
@@ -564,8 +578,24 @@ class ParleyInstance implements Parley {
     return dispatched
   }
 
-  async readiness(): Promise<ReadinessReport> {
+  async readiness(options: ReadinessOptions = {}): Promise<ReadinessReport> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS
+    checkReadinessTimeout(timeoutMs)
     if (this.stopping) return { ready: false, reason: 'shutting down' }
+    const check = this.checkStorage()
+    // A check that lost the race still ends (or fails) later: nothing
+    // may be left to reject unhandled.
+    check.catch(() => undefined)
+    const report = await withTimeout(check, timeoutMs)
+    return (
+      report ?? {
+        ready: false,
+        reason: `database: no answer within ${timeoutMs} ms`,
+      }
+    )
+  }
+
+  private async checkStorage(): Promise<ReadinessReport> {
     try {
       await ping(this.db)
       if (!(await isSchemaCurrent(this.db))) {
@@ -739,6 +769,32 @@ function createLimiters(
     sender: limiter(config.rateLimitPerSenderPerMin),
     api: limiter(config.rateLimitPerIpPerMin),
     webhook: limiter(config.rateLimitWebhookPerIpPerMin),
+  }
+}
+
+const DEFAULT_READINESS_TIMEOUT_MS = 2000
+
+function checkReadinessTimeout(timeoutMs: number): void {
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+    throw new RangeError(
+      `readiness: timeoutMs must be a whole number from 1 to 60000, got ${timeoutMs}`,
+    )
+  }
+}
+
+// The work's result, or undefined when it takes longer than `ms`.
+async function withTimeout<T>(
+  work: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms)
+  })
+  try {
+    return await Promise.race([work, expired])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -66,6 +66,14 @@ export function openPostgres(options: PostgresOptions): ParleyDatabase {
   pool.on('error', (error) => {
     logger.warn('postgres.idle_connection_lost', { error: error.message })
   })
+  // A connection that breaks while checked out (between two statements of
+  // a transaction, or between a statement and its release) reports on its
+  // client, which the pool no longer listens to: unheard, that 'error'
+  // event would end the process. The statement under way fails on its
+  // own, its caller reports it, and the pool drops the broken client.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined)
+  })
   const kysely = new Kysely<ParleySchema>({
     dialect: new PostgresDialect({ pool }),
   })

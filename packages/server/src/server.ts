@@ -40,6 +40,13 @@ export interface RunningServer {
 export interface StartOptions {
   readonly config: ServerConfig
   readonly logger: Logger
+  /**
+   * Storage to use instead of opening `config.storage` (an instrumented
+   * database, or one shared with the embedding application). The server
+   * migrates it but does not close it: its owner does.
+   * @default the database `config.storage` names, closed on shutdown
+   */
+  readonly database?: ParleyDatabase
 }
 
 /** Opens storage, runs migrations, starts the workers and listens. */
@@ -47,7 +54,11 @@ export async function startServer(
   options: StartOptions,
 ): Promise<RunningServer> {
   const { config, logger } = options
-  const db = openDatabase(config, logger)
+  const opened = options.database ?? openDatabase(config, logger)
+  // The server closes only what it opened.
+  const db: ParleyDatabase = options.database
+    ? { ...opened, close: async () => undefined }
+    : opened
   const { providers, mocks } = buildProviders(config, logger)
   let parley: Parley
   try {
