@@ -18,6 +18,7 @@ export {
   type SendOptions,
   type SendResult,
   type StopOptions,
+  type TraceOptions,
 } from './parley.js'
 export type { ParleyConfig, ResolvedConfig } from './config.js'
 export { resolveConfig } from './config.js'

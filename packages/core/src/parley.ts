@@ -103,8 +103,17 @@ export interface ParleyOptions {
   rateLimitStore?: RateLimitStore
 }
 
+/** What ties a call's log lines to whatever asked for it. */
+export interface TraceOptions {
+  /**
+   * Written as `request_id` on every log line of the call (the server
+   * passes the HTTP request's `X-Request-Id`).
+   */
+  requestId?: string
+}
+
 /** Options of {@link Parley.send}. */
-export interface SendOptions extends IdempotencyOptions {
+export interface SendOptions extends IdempotencyOptions, TraceOptions {
   /**
    * The family the request belongs to. When omitted it is read from the
    * request's `type` (`sms`/`mms` or `email`).
@@ -113,7 +122,7 @@ export interface SendOptions extends IdempotencyOptions {
 }
 
 /** Options of {@link Parley.receive}. */
-export interface ReceiveOptions extends IdempotencyOptions {
+export interface ReceiveOptions extends IdempotencyOptions, TraceOptions {
   /** The family whose webhook delivered the payload. */
   channel: ChannelFamily
 }
@@ -229,6 +238,7 @@ export interface Parley {
    */
   reportDelivery(
     updates: readonly DeliveryStatusUpdate[],
+    options?: TraceOptions,
   ): Promise<DeliveryReportResult[]>
   /** Jobs and events that failed for good. */
   readonly deadLetters: {
@@ -238,7 +248,7 @@ export interface Parley {
      * Puts a dead letter back in its queue with a fresh attempt count.
      * Throws NotFoundError when the queue holds no dead letter with that id.
      */
-    retry(queue: QueueName, id: string): Promise<void>
+    retry(queue: QueueName, id: string, options?: TraceOptions): Promise<void>
   }
   /** The live counters. */
   readonly metrics: { snapshot(): MetricsSnapshot }
@@ -364,7 +374,7 @@ class ParleyInstance implements Parley {
     this.messages = { get: (id) => this.getMessage(id) }
     this.deadLetters = {
       list: (queue, request) => this.listDeadLetters(queue, request),
-      retry: (queue, id) => this.retryDeadLetter(queue, id),
+      retry: (queue, id, options) => this.retryDeadLetter(queue, id, options),
     }
     this.limiters = createLimiters(config, this.clock, options, this.logger)
     this.ingress = {
@@ -396,6 +406,7 @@ class ParleyInstance implements Parley {
 
   async reportDelivery(
     updates: readonly DeliveryStatusUpdate[],
+    options: TraceOptions = {},
   ): Promise<DeliveryReportResult[]> {
     this.assertOpen()
     const now = isoNow(this.clock)
@@ -405,9 +416,10 @@ class ParleyInstance implements Parley {
         out.push(await applyDeliveryReport(trx, update, now))
       }
       return out
-    })
+    }, options.requestId)
     for (const [index, result] of results.entries()) {
       this.logger.info('delivery.report', {
+        request_id: options.requestId,
         provider_message_id: updates[index]?.providerMessageId,
         status: updates[index]?.status,
         outcome: result.kind,
@@ -436,12 +448,38 @@ class ParleyInstance implements Parley {
         conversationId: threaded.conversationId,
       }),
     )
+    this.logAccepted(message, outcome.result, outcome.replayed, options)
     if (outcome.replayed)
       return { ...outcome.result, replayed: true, rateLimit }
     const threaded = outcome.written
     this.emitThreaded(threaded.createdConversation, threaded.conversationId)
     this.workQueued('dispatch')
     return { ...outcome.result, replayed: false, rateLimit }
+  }
+
+  // The first line of a message's trail (its worker lines follow with the
+  // same message_id). Addresses are personal data: debug level only; the
+  // body never, only its length.
+  private logAccepted(
+    message: NormalizedMessage,
+    result: { id: string; conversationId: string },
+    replayed: boolean,
+    options: TraceOptions,
+  ): void {
+    const ids = { request_id: options.requestId, message_id: result.id }
+    this.logger.info('message.accepted', {
+      ...ids,
+      conversation_id: result.conversationId,
+      channel: message.channel,
+      body_length: message.body.length,
+      attachments: message.attachments.length,
+      replayed,
+    })
+    this.logger.debug('message.addresses', {
+      ...ids,
+      from: message.from,
+      to: message.to,
+    })
   }
 
   async receive(
@@ -457,10 +495,37 @@ class ParleyInstance implements Parley {
       (trx) => this.queueInbound(trx, inbound),
       (inserted) => ({ duplicate: inserted === undefined }),
     )
+    const eventId = outcome.replayed ? undefined : outcome.written?.id
+    this.logReceived(inbound, eventId, outcome, options)
     if (!outcome.replayed && !outcome.result.duplicate) {
       this.workQueued('inbound')
     }
     return { ...outcome.result, replayed: outcome.replayed }
+  }
+
+  private logReceived(
+    inbound: NormalizedInbound,
+    eventId: number | string | undefined,
+    outcome: { replayed: boolean; result: { duplicate: boolean } },
+    options: TraceOptions,
+  ): void {
+    const ids = {
+      request_id: options.requestId,
+      event_id: eventId === undefined ? undefined : String(eventId),
+    }
+    this.logger.info('inbound.accepted', {
+      ...ids,
+      family: inbound.message.family,
+      provider_message_id: inbound.providerMessageId,
+      body_length: inbound.message.body.length,
+      duplicate: outcome.result.duplicate,
+      replayed: outcome.replayed,
+    })
+    this.logger.debug('inbound.addresses', {
+      ...ids,
+      from: inbound.message.from,
+      to: inbound.message.to,
+    })
   }
 
   // Runs `work` in a group commit. With an idempotency key, the key is
@@ -469,7 +534,7 @@ class ParleyInstance implements Parley {
   // releases the key so that a repeat runs afresh.
   private async idempotently<W, R>(
     body: unknown,
-    options: IdempotencyOptions,
+    options: IdempotencyOptions & TraceOptions,
     defaultScope: string,
     work: (trx: Kysely<ParleySchema>) => Promise<W>,
     toResult: (written: W) => R,
@@ -477,20 +542,23 @@ class ParleyInstance implements Parley {
     { replayed: true; result: R } | { replayed: false; result: R; written: W }
   > {
     const key = options.idempotencyKey
+    const requestId = options.requestId
     if (key === undefined) {
-      const written = await this.write(work)
+      const written = await this.write(work, requestId)
       return { replayed: false, result: toResult(written), written }
     }
     checkIdempotencyKey(key)
-    const claim = await this.write((trx) =>
-      claimIdempotencyKey(trx, {
-        scope: options.idempotencyScope ?? defaultScope,
-        key,
-        fingerprint: fingerprintOf(options.idempotencyBody ?? body),
-        now: this.clock.now(),
-        ttlMs: this.config.idempotencyTtlMs,
-        staleMs: IDEMPOTENCY_STALE_MS,
-      }),
+    const claim = await this.write(
+      (trx) =>
+        claimIdempotencyKey(trx, {
+          scope: options.idempotencyScope ?? defaultScope,
+          key,
+          fingerprint: fingerprintOf(options.idempotencyBody ?? body),
+          now: this.clock.now(),
+          ttlMs: this.config.idempotencyTtlMs,
+          staleMs: IDEMPOTENCY_STALE_MS,
+        }),
+      requestId,
     )
     switch (claim.kind) {
       case 'replay':
@@ -500,7 +568,7 @@ class ParleyInstance implements Parley {
       case 'in_progress':
         throw new IdempotencyInProgressError()
       case 'fresh':
-        return this.runClaimed(claim.token, work, toResult)
+        return this.runClaimed(claim.token, work, toResult, requestId)
     }
   }
 
@@ -508,6 +576,7 @@ class ParleyInstance implements Parley {
     token: IdempotencyToken,
     work: (trx: Kysely<ParleySchema>) => Promise<W>,
     toResult: (written: W) => R,
+    requestId: string | undefined,
   ): Promise<{ replayed: false; result: R; written: W }> {
     try {
       const done = await this.write(async (trx) => {
@@ -515,12 +584,13 @@ class ParleyInstance implements Parley {
         const result = toResult(written)
         await completeIdempotencyKey(trx, token, JSON.stringify(result))
         return { written, result }
-      })
+      }, requestId)
       return { replayed: false, ...done }
     } catch (error) {
-      await this.write((trx) => releaseIdempotencyKey(trx, token)).catch(
-        () => undefined,
-      )
+      await this.write(
+        (trx) => releaseIdempotencyKey(trx, token),
+        requestId,
+      ).catch(() => undefined)
       throw error
     }
   }
@@ -634,6 +704,7 @@ class ParleyInstance implements Parley {
 
   private async write<T>(
     work: (trx: Kysely<ParleySchema>) => Promise<T>,
+    requestId?: string,
   ): Promise<T> {
     try {
       return await this.committer.submit(work)
@@ -645,7 +716,10 @@ class ParleyInstance implements Parley {
           error: errorMessage(error.cause),
         })
       }
-      this.logger.error('store.write_failed', { error: errorMessage(error) })
+      this.logger.error('store.write_failed', {
+        request_id: requestId,
+        error: errorMessage(error),
+      })
       throw new UnavailableError('storage failed to commit the write', {
         cause: error,
       })
@@ -710,16 +784,27 @@ class ParleyInstance implements Parley {
     return { items, total, ...window }
   }
 
-  private async retryDeadLetter(queue: QueueName, id: string): Promise<void> {
+  private async retryDeadLetter(
+    queue: QueueName,
+    id: string,
+    options: TraceOptions = {},
+  ): Promise<void> {
     this.assertOpen()
     checkQueue(queue)
     const rowId = parseId(id)
     const now = isoNow(this.clock)
     const revived =
       rowId !== undefined &&
-      (await this.write((trx) => replayDeadLetter(trx, queue, rowId, now)))
+      (await this.write(
+        (trx) => replayDeadLetter(trx, queue, rowId, now),
+        options.requestId,
+      ))
     if (!revived) throw new NotFoundError(`dead letter in ${queue}`, id)
-    this.logger.info('dead_letter.replayed', { queue, id })
+    this.logger.info('dead_letter.replayed', {
+      request_id: options.requestId,
+      queue,
+      id,
+    })
     this.workQueued(queue)
   }
 
