@@ -309,7 +309,7 @@ async function closeGracefully(closing: Closing): Promise<number> {
   })
   await requests.quiet(QUIET_BEFORE_CLOSE_MS, deadline)
   logger.info('server.listener_closing', {
-    refused_while_stopping: requests.lateArrivals,
+    arrived_while_stopping: requests.lateArrivals,
   })
   // A request admitted before the signal and still unfinished has had its
   // grace period: it is cut at once. Refusals get a moment to finish.
@@ -361,14 +361,14 @@ const QUIET_BEFORE_CLOSE_MS = 250
 class InFlight {
   private readonly open = new Set<ServerResponse>()
   private lastEnter = 0
-  private stoppingSince: number | undefined
+  private stopping = false
   /** Requests that arrived once shutdown began. */
   lateArrivals = 0
 
   enter(response: ServerResponse): void {
     this.open.add(response)
     this.lastEnter = Date.now()
-    if (this.stoppingSince !== undefined) this.lateArrivals += 1
+    if (this.stopping) this.lateArrivals += 1
     response.once('close', () => this.open.delete(response))
   }
 
@@ -377,7 +377,7 @@ class InFlight {
    * later ones are counted as late arrivals.
    */
   admittedBefore(): Promise<void> {
-    this.stoppingSince ??= Date.now()
+    this.stopping = true
     return closedAll([...this.open])
   }
 
