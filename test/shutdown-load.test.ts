@@ -7,6 +7,7 @@
  */
 import { request as httpRequest } from 'node:http'
 import { afterAll, describe, expect, it } from 'vitest'
+import { openConnection, type RawConnection } from './helpers/http.js'
 import { readDatabase, smsSend, smsWebhook } from './helpers/parley.js'
 import { pollUntil } from './helpers/poll.js'
 import {
@@ -21,6 +22,7 @@ const GRACE_SECS = 3
 const TOTAL = 600
 const CONCURRENCY = 64
 const SIGNAL_AFTER = 200
+const SLOW_UPLOADS = 10
 
 interface Outcome {
   readonly kind: 'send' | 'webhook'
@@ -129,6 +131,28 @@ async function loadRun(
   return { outcomes, signalledAt }
 }
 
+// Sends whose body has half arrived when the signal comes: requests
+// certainly in flight, which must still be accepted.
+async function startSlowUploads(
+  server: ServerProcess,
+): Promise<Array<{ connection: RawConnection; rest: string }>> {
+  return Promise.all(
+    Array.from({ length: SLOW_UPLOADS }, async (_, index) => {
+      const body = JSON.stringify(smsSend({ body: `slow upload ${index}` }))
+      const half = Math.floor(body.length / 2)
+      const connection = await openConnection(server.url)
+      await connection.write(
+        'POST /api/messages/sms HTTP/1.1\r\n' +
+          `Host: 127.0.0.1:${server.port}\r\n` +
+          'Content-Type: application/json\r\n' +
+          `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n` +
+          body.slice(0, half),
+      )
+      return { connection, rest: body.slice(half) }
+    }),
+  )
+}
+
 function logTime(server: ServerProcess, event: string): number {
   const line = server.logLines().find((item) => item.event === event)
   expect(line, `${event} logged`).toBeDefined()
@@ -150,7 +174,20 @@ describe('SIGTERM during a load run', () => {
       },
     })
 
+    const uploads = await startSlowUploads(server)
+    const finishing = pollUntil(
+      () => server.logLines().some((line) => line.event === 'server.signal'),
+      { timeoutMs: 10_000, intervalMs: 20 },
+    ).then(() =>
+      Promise.all(
+        uploads.map(async ({ connection, rest }) => {
+          await connection.write(rest)
+          return connection.response()
+        }),
+      ),
+    )
     const { outcomes, signalledAt } = await loadRun(server)
+    const slow = await finishing
     const exitCode = await server.waitForExit()
     const closingAt = logTime(server, 'server.listener_closing')
 
@@ -194,15 +231,23 @@ describe('SIGTERM during a load run', () => {
         expect(outcome.endedAt, context).toBeGreaterThanOrEqual(signalledAt)
       }
     }
-    // Requests under way when the signal came were answered, not dropped.
+    // Requests under way when the signal came were answered, not dropped;
+    // those the server had begun to read were accepted.
     for (const outcome of inFlightAtSignal) {
       expect(outcome.error, JSON.stringify(outcome)).toBeUndefined()
     }
+    for (const answer of slow) {
+      expect(answer.status, answer.text).toBe(202)
+      expect(answer.headers.connection).toBe('close')
+    }
 
     readDatabase(server.databasePath, (db) => {
-      const sentIds = accepted
-        .filter((outcome) => outcome.kind === 'send')
-        .map((outcome) => Number(outcome.body?.id))
+      const sentIds = [
+        ...accepted
+          .filter((outcome) => outcome.kind === 'send')
+          .map((outcome) => Number(outcome.body?.id)),
+        ...slow.map((answer) => Number(answer.body.id)),
+      ]
       const stored = db
         .prepare(
           `select m.id, m.status, j.state, j.claim_token, j.locked_until
