@@ -6,7 +6,12 @@
  * the request that accepted it to `sent`.
  */
 import { randomBytes } from 'node:crypto'
-import { signStandardWebhook, signTwilioRequest } from '@parley/server'
+import {
+  generateSendGridKeyPair,
+  signSendGridRequest,
+  signStandardWebhook,
+  signTwilioRequest,
+} from '@parley/server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { get, type JsonResponse, post } from './helpers/http.js'
 import { emailSend, emailWebhook, smsSend } from './helpers/parley.js'
@@ -45,6 +50,7 @@ const ADDRESS = {
   emailFrom: 'ann.logscan@example.com',
   emailTo: 'bob.logscan@example.net',
 }
+const SENDGRID = generateSendGridKeyPair()
 const PUBLIC_URL = 'https://hooks.parley.test'
 const FORM = 'application/x-www-form-urlencoded'
 
@@ -150,7 +156,26 @@ async function exercise(
   webhooks.push(
     await post(server.url, '/api/webhooks/email', emailHook, emailHeaders),
   )
-  expect(webhooks.map((response) => response.status)).toEqual([202, 401, 202])
+  const events = JSON.stringify([
+    {
+      email: ADDRESS.emailTo,
+      event: 'delivered',
+      sg_event_id: 'evt-logscan',
+      sg_message_id: 'sg-logscan.filter0001.1.0',
+      timestamp: 1_730_469_600,
+    },
+  ])
+  const eventHeaders = signSendGridRequest({
+    privateKey: SENDGRID.privateKey,
+    rawBody: events,
+  })
+  signatures.push(eventHeaders['x-twilio-email-event-webhook-signature'])
+  webhooks.push(
+    await post(server.url, '/api/webhooks/email/events', events, eventHeaders),
+  )
+  expect(webhooks.map((response) => response.status)).toEqual([
+    202, 401, 202, 200,
+  ])
 
   await pollUntil(
     () => {
@@ -177,6 +202,7 @@ async function runAt(level: 'info' | 'debug'): Promise<Run> {
       API_KEYS: SECRET.apiKey,
       WEBHOOK_SMS_AUTH_TOKEN: SECRET.smsToken,
       WEBHOOK_EMAIL_SECRET: SECRET.emailSecret,
+      WEBHOOK_SENDGRID_PUBLIC_KEY: SENDGRID.publicKey,
       API_PUBLIC_URL: PUBLIC_URL,
       API_MAX_BODY_BYTES: '4096',
       API_WORKER_POLL_MS: '50',
@@ -239,7 +265,7 @@ describe.each(['info', 'debug'] as const)('logs at LOG_LEVEL=%s', (level) => {
       ...Object.values(BODY),
     ])
     expect(run.output).not.toMatch(
-      /authorization|x-twilio-signature|webhook-signature/i,
+      /authorization|x-twilio-signature|webhook-signature|BEGIN PUBLIC KEY/i,
     )
     // The body's length is what is logged instead.
     const accepted = run.lines.find(
