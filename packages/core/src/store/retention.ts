@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import type { Compilable, Kysely } from 'kysely'
 import type { ParleySchema } from './schema.js'
 
 /** What one pruning pass may delete, and from when. */
@@ -47,119 +47,99 @@ export async function pruneExpired(
   db: Db,
   request: PruneRequest,
 ): Promise<PruneCounts> {
+  const statements = pruneStatements(db, request)
+  const counts: Partial<Record<PrunedTable, number>> = {}
+  for (const table of PRUNED_TABLES) {
+    const result = await statements[table].executeTakeFirst()
+    counts[table] = Number(result.numDeletedRows)
+  }
+  return counts as PruneCounts
+}
+
+/** The tables retention prunes, in the order a pass visits them. */
+export const PRUNED_TABLES: readonly PrunedTable[] = [
+  'dispatch_jobs',
+  'inbound_events',
+  'idempotency_keys',
+  'rate_limit_buckets',
+  'pending_status_updates',
+]
+
+/**
+ * The delete statement of each table for one pass (exported so that a
+ * test can check each one finds its rows through an index). Every one
+ * deletes the rows a bounded sub-select names, oldest first, through an
+ * index of migration 0004 (or 0001's `expires_at` index).
+ */
+export function pruneStatements(
+  db: Db,
+  request: PruneRequest,
+): Readonly<Record<PrunedTable, DeleteStatement>> {
   const cutoffMs = request.now - request.retentionMs
   const cutoff = new Date(cutoffMs).toISOString()
   const limit = request.batchSize
   return {
-    dispatch_jobs: await pruneFinishedJobs(db, cutoff, limit),
-    inbound_events: await pruneProcessedEvents(db, cutoff, limit),
-    idempotency_keys: await pruneExpiredKeys(db, cutoff, limit),
-    rate_limit_buckets: await pruneIdleBuckets(db, cutoffMs, limit),
-    pending_status_updates: await pruneStaleReports(db, cutoff, limit),
+    dispatch_jobs: db
+      .deleteFrom('dispatch_jobs')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('dispatch_jobs')
+          .select('id')
+          .where('state', '=', 'done')
+          .where('updated_at', '<', cutoff)
+          .orderBy('updated_at')
+          .limit(limit),
+      ),
+    inbound_events: db
+      .deleteFrom('inbound_events')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('inbound_events')
+          .select('id')
+          .where('state', '=', 'done')
+          .where('processed_at', '<', cutoff)
+          .orderBy('processed_at')
+          .limit(limit),
+      ),
+    idempotency_keys: db
+      .deleteFrom('idempotency_keys')
+      .where((eb) =>
+        eb(
+          eb.refTuple('scope', 'key'),
+          'in',
+          eb
+            .selectFrom('idempotency_keys')
+            .select(['scope', 'key'])
+            .where('expires_at', '<', cutoff)
+            .orderBy('expires_at')
+            .limit(limit)
+            .$asTuple('scope', 'key'),
+        ),
+      ),
+    rate_limit_buckets: db
+      .deleteFrom('rate_limit_buckets')
+      .where('key', 'in', (eb) =>
+        eb
+          .selectFrom('rate_limit_buckets')
+          .select('key')
+          .where('updated_at_ms', '<', cutoffMs)
+          .orderBy('updated_at_ms')
+          .limit(limit),
+      ),
+    pending_status_updates: db
+      .deleteFrom('pending_status_updates')
+      .where('id', 'in', (eb) =>
+        eb
+          .selectFrom('pending_status_updates')
+          .select('id')
+          .where('received_at', '<', cutoff)
+          .orderBy('received_at')
+          .limit(limit),
+      ),
   }
 }
 
-// Every statement below deletes the rows a bounded sub-select names, found
-// through an index of migration 0004, oldest first.
-
-async function pruneFinishedJobs(
-  db: Db,
-  cutoff: string,
-  limit: number,
-): Promise<number> {
-  const result = await db
-    .deleteFrom('dispatch_jobs')
-    .where('id', 'in', (eb) =>
-      eb
-        .selectFrom('dispatch_jobs')
-        .select('id')
-        .where('state', '=', 'done')
-        .where('updated_at', '<', cutoff)
-        .orderBy('updated_at')
-        .limit(limit),
-    )
-    .executeTakeFirst()
-  return Number(result.numDeletedRows)
-}
-
-async function pruneProcessedEvents(
-  db: Db,
-  cutoff: string,
-  limit: number,
-): Promise<number> {
-  const result = await db
-    .deleteFrom('inbound_events')
-    .where('id', 'in', (eb) =>
-      eb
-        .selectFrom('inbound_events')
-        .select('id')
-        .where('state', '=', 'done')
-        .where('processed_at', '<', cutoff)
-        .orderBy('processed_at')
-        .limit(limit),
-    )
-    .executeTakeFirst()
-  return Number(result.numDeletedRows)
-}
-
-async function pruneExpiredKeys(
-  db: Db,
-  cutoff: string,
-  limit: number,
-): Promise<number> {
-  const result = await db
-    .deleteFrom('idempotency_keys')
-    .where((eb) =>
-      eb(
-        eb.refTuple('scope', 'key'),
-        'in',
-        eb
-          .selectFrom('idempotency_keys')
-          .select(['scope', 'key'])
-          .where('expires_at', '<', cutoff)
-          .orderBy('expires_at')
-          .limit(limit)
-          .$asTuple('scope', 'key'),
-      ),
-    )
-    .executeTakeFirst()
-  return Number(result.numDeletedRows)
-}
-
-async function pruneIdleBuckets(
-  db: Db,
-  cutoffMs: number,
-  limit: number,
-): Promise<number> {
-  const result = await db
-    .deleteFrom('rate_limit_buckets')
-    .where('key', 'in', (eb) =>
-      eb
-        .selectFrom('rate_limit_buckets')
-        .select('key')
-        .where('updated_at_ms', '<', cutoffMs)
-        .orderBy('updated_at_ms')
-        .limit(limit),
-    )
-    .executeTakeFirst()
-  return Number(result.numDeletedRows)
-}
-
-async function pruneStaleReports(
-  db: Db,
-  cutoff: string,
-  limit: number,
-): Promise<number> {
-  const result = await db
-    .deleteFrom('pending_status_updates')
-    .where('id', 'in', (eb) =>
-      eb
-        .selectFrom('pending_status_updates')
-        .select('id')
-        .where('received_at', '<', cutoff)
-        .orderBy('received_at')
-        .limit(limit),
-    )
-    .executeTakeFirst()
-  return Number(result.numDeletedRows)
+/** One table's bounded delete, ready to run or compile. */
+export interface DeleteStatement extends Compilable {
+  executeTakeFirst(): Promise<{ numDeletedRows: bigint }>
 }
