@@ -38,11 +38,6 @@ export class RetentionWorker {
     this.loop.start()
   }
 
-  /** Looks now instead of at the next interval (for tests). */
-  wake(): void {
-    this.loop.wake()
-  }
-
   /** Stops after the statement in hand. */
   stop(): Promise<void> {
     return this.loop.stop()
