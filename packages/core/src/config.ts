@@ -61,6 +61,23 @@ export interface ParleyConfig {
    * @default 100000
    */
   rateLimitMaxKeys?: number
+  /**
+   * How long finished jobs, processed inbound events (and with them the
+   * webhook dedupe window), expired idempotency keys, idle rate-limit
+   * buckets and unmatched delivery reports are kept before the retention
+   * worker deletes them, in days, 1 to 36500. Messages, conversations and
+   * dead letters are kept.
+   * @default 7
+   */
+  retentionDays?: number
+  /** Most rows one retention statement deletes, 1 to 100000. @default 500 */
+  retentionBatchSize?: number
+  /**
+   * How often the retention worker looks for rows to prune once it found
+   * none, in ms, 10 to 86400000.
+   * @default 60000
+   */
+  retentionIntervalMs?: number
 }
 
 /** The configuration with every default filled in, validated and frozen. */
@@ -87,6 +104,9 @@ const DEFAULTS: ResolvedConfig = {
   rateLimitPerIpPerMin: 120,
   rateLimitWebhookPerIpPerMin: 6000,
   rateLimitMaxKeys: 100_000,
+  retentionDays: 7,
+  retentionBatchSize: 500,
+  retentionIntervalMs: 60_000,
 }
 
 type IntegerOption = Exclude<keyof ParleyConfig, 'defaultRegion'>
@@ -111,6 +131,9 @@ const BOUNDS: Readonly<Record<IntegerOption, readonly [number, number]>> = {
   rateLimitPerIpPerMin: [1, 1_000_000_000],
   rateLimitWebhookPerIpPerMin: [1, 1_000_000_000],
   rateLimitMaxKeys: [1, 100_000_000],
+  retentionDays: [1, 36_500],
+  retentionBatchSize: [1, 100_000],
+  retentionIntervalMs: [10, 86_400_000],
 }
 
 /**

@@ -11,12 +11,14 @@ export {
   type IngressControls,
   type Parley,
   type ParleyOptions,
+  type ReadinessOptions,
   type ReadinessReport,
   type ReceiveOptions,
   type ReceiveResult,
   type SendOptions,
   type SendResult,
   type StopOptions,
+  type TraceOptions,
 } from './parley.js'
 export type { ParleyConfig, ResolvedConfig } from './config.js'
 export { resolveConfig } from './config.js'

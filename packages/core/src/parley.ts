@@ -42,6 +42,7 @@ import { Metrics, type MetricsSnapshot } from './metrics/metrics.js'
 import type { Provider } from './providers/provider.js'
 import { DispatchWorker } from './queue/dispatch-worker.js'
 import { InboundWorker } from './queue/inbound-worker.js'
+import { RetentionWorker } from './queue/retention-worker.js'
 import { type WakeQueue, WakeSignals } from './queue/wake-signals.js'
 import { ProviderHealthBoard } from './routing/provider-health.js'
 import { ProviderRegistry } from './routing/provider-registry.js'
@@ -109,8 +110,17 @@ export interface ParleyOptions {
   rateLimitStore?: RateLimitStore
 }
 
+/** What ties a call's log lines to whatever asked for it. */
+export interface TraceOptions {
+  /**
+   * Written as `request_id` on every log line of the call (the server
+   * passes the HTTP request's `X-Request-Id`).
+   */
+  requestId?: string
+}
+
 /** Options of {@link Parley.send}. */
-export interface SendOptions extends IdempotencyOptions {
+export interface SendOptions extends IdempotencyOptions, TraceOptions {
   /**
    * The family the request belongs to. When omitted it is read from the
    * request's `type` (`sms`/`mms` or `email`).
@@ -119,7 +129,7 @@ export interface SendOptions extends IdempotencyOptions {
 }
 
 /** Options of {@link Parley.receive}. */
-export interface ReceiveOptions extends IdempotencyOptions {
+export interface ReceiveOptions extends IdempotencyOptions, TraceOptions {
   /** The family whose webhook delivered the payload. */
   channel: ChannelFamily
 }
@@ -189,6 +199,17 @@ export interface IngressControls {
   breakerTransitioned(): void
 }
 
+/** Options of {@link Parley.readiness}. */
+export interface ReadinessOptions {
+  /**
+   * How long the database may take to answer, in ms, 1 to 60000; a check
+   * that takes longer reports not ready (it does not wait for a database
+   * that stopped answering).
+   * @default 2000
+   */
+  timeoutMs?: number
+}
+
 /** Readiness of an instance. */
 export interface ReadinessReport {
   readonly ready: boolean
@@ -224,6 +245,7 @@ export interface Parley {
    */
   reportDelivery(
     updates: readonly DeliveryStatusUpdate[],
+    options?: TraceOptions,
   ): Promise<DeliveryReportResult[]>
   /** Jobs and events that failed for good. */
   readonly deadLetters: {
@@ -233,7 +255,7 @@ export interface Parley {
      * Puts a dead letter back in its queue with a fresh attempt count.
      * Throws NotFoundError when the queue holds no dead letter with that id.
      */
-    retry(queue: QueueName, id: string): Promise<void>
+    retry(queue: QueueName, id: string, options?: TraceOptions): Promise<void>
   }
   /** The live metrics. */
   readonly metrics: {
@@ -251,7 +273,7 @@ export interface Parley {
    * the counters of its own global breaker.
    */
   readonly ingress: IngressControls
-  /** Starts the dispatch and inbound workers. */
+  /** Starts the dispatch, inbound and retention workers. */
   start(): Promise<void>
   /**
    * Stops accepting writes, stops the workers (finishing or handing back
@@ -259,8 +281,11 @@ export interface Parley {
    * Resolves `true` when everything finished within the grace period.
    */
   stop(options?: StopOptions): Promise<boolean>
-  /** Whether storage answers and the schema is current. */
-  readiness(): Promise<ReadinessReport>
+  /**
+   * Whether storage answers (a real round trip, within `timeoutMs`) and
+   * the schema is current; not ready once stopping.
+   */
+  readiness(options?: ReadinessOptions): Promise<ReadinessReport>
 }
 
 const DEFAULT_PAGE_SIZE = 50
@@ -298,6 +323,7 @@ class ParleyInstance implements Parley {
   private readonly committer: GroupCommitter
   private readonly dispatch: DispatchWorker
   private readonly inbound: InboundWorker
+  private readonly retention: RetentionWorker
   private readonly wakeSignals: WakeSignals
   private readonly limiters: {
     readonly sender: RateLimiter
@@ -357,6 +383,7 @@ class ParleyInstance implements Parley {
       health,
     })
     this.inbound = new InboundWorker(deps)
+    this.retention = new RetentionWorker(deps)
     this.wakeSignals = new WakeSignals({
       db: this.db,
       wake: {
@@ -372,7 +399,7 @@ class ParleyInstance implements Parley {
     this.messages = { get: (id) => this.getMessage(id) }
     this.deadLetters = {
       list: (queue, request) => this.listDeadLetters(queue, request),
-      retry: (queue, id) => this.retryDeadLetter(queue, id),
+      retry: (queue, id, options) => this.retryDeadLetter(queue, id, options),
     }
     this.limiters = createLimiters(config, this.clock, options, this.logger)
     this.ingress = {
@@ -408,18 +435,23 @@ class ParleyInstance implements Parley {
 
   async reportDelivery(
     updates: readonly DeliveryStatusUpdate[],
+    options: TraceOptions = {},
   ): Promise<DeliveryReportResult[]> {
     this.assertOpen()
     const now = isoNow(this.clock)
-    const results = await this.write(async (trx) => {
-      const out: DeliveryReportResult[] = []
-      for (const update of updates) {
-        out.push(await applyDeliveryReport(trx, update, now))
-      }
-      return out
-    })
+    const results = await this.write(
+      async (trx) => {
+        const out: DeliveryReportResult[] = []
+        for (const update of updates) {
+          out.push(await applyDeliveryReport(trx, update, now))
+        }
+        return out
+      },
+      { requestId: options.requestId },
+    )
     for (const [index, result] of results.entries()) {
       this.logger.info('delivery.report', {
+        request_id: options.requestId,
         provider_message_id: updates[index]?.providerMessageId,
         status: updates[index]?.status,
         outcome: result.kind,
@@ -451,12 +483,38 @@ class ParleyInstance implements Parley {
         conversationId: threaded.conversationId,
       }),
     )
+    this.logAccepted(message, outcome.result, outcome.replayed, options)
     if (outcome.replayed)
       return { ...outcome.result, replayed: true, rateLimit }
     const threaded = outcome.written
     this.emitThreaded(threaded.createdConversation, threaded.conversationId)
     this.workQueued('dispatch')
     return { ...outcome.result, replayed: false, rateLimit }
+  }
+
+  // The first line of a message's trail (its worker lines follow with the
+  // same message_id). Addresses are personal data: debug level only; the
+  // body never, only its length.
+  private logAccepted(
+    message: NormalizedMessage,
+    result: { id: string; conversationId: string },
+    replayed: boolean,
+    options: TraceOptions,
+  ): void {
+    const ids = { request_id: options.requestId, message_id: result.id }
+    this.logger.info('message.accepted', {
+      ...ids,
+      conversation_id: result.conversationId,
+      channel: message.channel,
+      body_length: message.body.length,
+      attachments: message.attachments.length,
+      replayed,
+    })
+    this.logger.debug('message.addresses', {
+      ...ids,
+      from: message.from,
+      to: message.to,
+    })
   }
 
   async receive(
@@ -475,10 +533,37 @@ class ParleyInstance implements Parley {
       },
       (inserted) => ({ duplicate: inserted === undefined }),
     )
+    const eventId = outcome.replayed ? undefined : outcome.written?.id
+    this.logReceived(inbound, eventId, outcome, options)
     if (!outcome.replayed && !outcome.result.duplicate) {
       this.workQueued('inbound')
     }
     return { ...outcome.result, replayed: outcome.replayed }
+  }
+
+  private logReceived(
+    inbound: NormalizedInbound,
+    eventId: number | string | undefined,
+    outcome: { replayed: boolean; result: { duplicate: boolean } },
+    options: TraceOptions,
+  ): void {
+    const ids = {
+      request_id: options.requestId,
+      event_id: eventId === undefined ? undefined : String(eventId),
+    }
+    this.logger.info('inbound.accepted', {
+      ...ids,
+      family: inbound.message.family,
+      provider_message_id: inbound.providerMessageId,
+      body_length: inbound.message.body.length,
+      duplicate: outcome.result.duplicate,
+      replayed: outcome.replayed,
+    })
+    this.logger.debug('inbound.addresses', {
+      ...ids,
+      from: inbound.message.from,
+      to: inbound.message.to,
+    })
   }
 
   // Runs `work` in a group commit. With an idempotency key, the key is
@@ -487,7 +572,7 @@ class ParleyInstance implements Parley {
   // releases the key so that a repeat runs afresh.
   private async idempotently<W, R>(
     body: unknown,
-    options: IdempotencyOptions,
+    options: IdempotencyOptions & TraceOptions,
     defaultScope: string,
     work: LockedWork<W>,
     toResult: (written: W) => R,
@@ -495,8 +580,12 @@ class ParleyInstance implements Parley {
     { replayed: true; result: R } | { replayed: false; result: R; written: W }
   > {
     const key = options.idempotencyKey
+    const requestId = options.requestId
     if (key === undefined) {
-      const written = await this.write(work.write, work.lockKey)
+      const written = await this.write(work.write, {
+        lockKey: work.lockKey,
+        requestId,
+      })
       return { replayed: false, result: toResult(written), written }
     }
     checkIdempotencyKey(key)
@@ -511,7 +600,7 @@ class ParleyInstance implements Parley {
           ttlMs: this.config.idempotencyTtlMs,
           staleMs: IDEMPOTENCY_STALE_MS,
         }),
-      `idempotency:${scope}:${key}`,
+      { lockKey: `idempotency:${scope}:${key}`, requestId },
     )
     switch (claim.kind) {
       case 'replay':
@@ -521,7 +610,7 @@ class ParleyInstance implements Parley {
       case 'in_progress':
         throw new IdempotencyInProgressError()
       case 'fresh':
-        return this.runClaimed(claim.token, work, toResult)
+        return this.runClaimed(claim.token, work, toResult, requestId)
     }
   }
 
@@ -529,19 +618,23 @@ class ParleyInstance implements Parley {
     token: IdempotencyToken,
     work: LockedWork<W>,
     toResult: (written: W) => R,
+    requestId: string | undefined,
   ): Promise<{ replayed: false; result: R; written: W }> {
     try {
-      const done = await this.write(async (trx) => {
-        const written = await work.write(trx)
-        const result = toResult(written)
-        await completeIdempotencyKey(trx, token, JSON.stringify(result))
-        return { written, result }
-      }, work.lockKey)
+      const done = await this.write(
+        async (trx) => {
+          const written = await work.write(trx)
+          const result = toResult(written)
+          await completeIdempotencyKey(trx, token, JSON.stringify(result))
+          return { written, result }
+        },
+        { lockKey: work.lockKey, requestId },
+      )
       return { replayed: false, ...done }
     } catch (error) {
-      await this.write((trx) => releaseIdempotencyKey(trx, token)).catch(
-        () => undefined,
-      )
+      await this.write((trx) => releaseIdempotencyKey(trx, token), {
+        requestId,
+      }).catch(() => undefined)
       throw error
     }
   }
@@ -578,6 +671,7 @@ class ParleyInstance implements Parley {
     await this.wakeSignals.listen()
     this.dispatch.start()
     this.inbound.start()
+    this.retention.start()
   }
 
   async stop(options: StopOptions = {}): Promise<boolean> {
@@ -586,6 +680,7 @@ class ParleyInstance implements Parley {
     const [dispatched] = await Promise.all([
       this.dispatch.stop(graceMs),
       this.inbound.stop(),
+      this.retention.stop(),
     ])
     await this.committer.drain()
     // What the workers handed back is due now: let the others take it.
@@ -597,8 +692,24 @@ class ParleyInstance implements Parley {
     return dispatched
   }
 
-  async readiness(): Promise<ReadinessReport> {
+  async readiness(options: ReadinessOptions = {}): Promise<ReadinessReport> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS
+    checkReadinessTimeout(timeoutMs)
     if (this.stopping) return { ready: false, reason: 'shutting down' }
+    const check = this.checkStorage()
+    // A check that lost the race still ends (or fails) later: nothing
+    // may be left to reject unhandled.
+    check.catch(() => undefined)
+    const report = await withTimeout(check, timeoutMs)
+    return (
+      report ?? {
+        ready: false,
+        reason: `database: no answer within ${timeoutMs} ms`,
+      }
+    )
+  }
+
+  private async checkStorage(): Promise<ReadinessReport> {
     try {
       await ping(this.db)
       if (!(await isSchemaCurrent(this.db))) {
@@ -637,8 +748,9 @@ class ParleyInstance implements Parley {
 
   private async write<T>(
     work: (trx: Kysely<ParleySchema>) => Promise<T>,
-    lockKey?: string,
+    context: WriteContext = {},
   ): Promise<T> {
+    const { lockKey, requestId } = context
     try {
       return await this.committer.submit(work, lockKey)
     } catch (error) {
@@ -649,7 +761,10 @@ class ParleyInstance implements Parley {
           error: errorMessage(error.cause),
         })
       }
-      this.logger.error('store.write_failed', { error: errorMessage(error) })
+      this.logger.error('store.write_failed', {
+        request_id: requestId,
+        error: errorMessage(error),
+      })
       throw new UnavailableError('storage failed to commit the write', {
         cause: error,
       })
@@ -728,16 +843,26 @@ class ParleyInstance implements Parley {
     return { items, total, ...window }
   }
 
-  private async retryDeadLetter(queue: QueueName, id: string): Promise<void> {
+  private async retryDeadLetter(
+    queue: QueueName,
+    id: string,
+    options: TraceOptions = {},
+  ): Promise<void> {
     this.assertOpen()
     checkQueue(queue)
     const rowId = parseId(id)
     const now = isoNow(this.clock)
     const revived =
       rowId !== undefined &&
-      (await this.write((trx) => replayDeadLetter(trx, queue, rowId, now)))
+      (await this.write((trx) => replayDeadLetter(trx, queue, rowId, now), {
+        requestId: options.requestId,
+      }))
     if (!revived) throw new NotFoundError(`dead letter in ${queue}`, id)
-    this.logger.info('dead_letter.replayed', { queue, id })
+    this.logger.info('dead_letter.replayed', {
+      request_id: options.requestId,
+      queue,
+      id,
+    })
     this.workQueued(queue)
   }
 
@@ -800,6 +925,39 @@ function inboundLockKey(inbound: NormalizedInbound): string {
 interface LockedWork<W> {
   readonly lockKey: string
   readonly write: (trx: Kysely<ParleySchema>) => Promise<W>
+}
+
+// The contended row a write locks first (see GroupCommitter.submit), and
+// the request it serves, for its log lines.
+interface WriteContext {
+  readonly lockKey?: string
+  readonly requestId?: string
+}
+
+const DEFAULT_READINESS_TIMEOUT_MS = 2000
+
+function checkReadinessTimeout(timeoutMs: number): void {
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 60_000) {
+    throw new RangeError(
+      `readiness: timeoutMs must be a whole number from 1 to 60000, got ${timeoutMs}`,
+    )
+  }
+}
+
+// The work's result, or undefined when it takes longer than `ms`.
+async function withTimeout<T>(
+  work: Promise<T>,
+  ms: number,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms)
+  })
+  try {
+    return await Promise.race([work, expired])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 // An in-flight marker older than this belongs to a request whose process

@@ -32,6 +32,13 @@ export interface SqliteOptions {
    * @default 5000
    */
   busyTimeoutMs?: number
+  /**
+   * Wraps the opened better-sqlite3 handle before Parley uses it, to
+   * instrument statements or, in tests, to make them fail on demand. The
+   * wrapper must behave as the handle it is given.
+   * @default none
+   */
+  wrapDatabase?: (database: Database.Database) => Database.Database
 }
 
 /**
@@ -43,11 +50,12 @@ export function openSqlite(options: SqliteOptions): ParleyDatabase {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000
   checkOptions(options.filename, synchronous, busyTimeoutMs)
 
-  const database = openFile(options.filename)
-  database.pragma('journal_mode = WAL')
-  database.pragma(`synchronous = ${synchronous}`)
-  database.pragma(`busy_timeout = ${busyTimeoutMs}`)
-  database.pragma('foreign_keys = ON')
+  const opened = openFile(options.filename)
+  opened.pragma('journal_mode = WAL')
+  opened.pragma(`synchronous = ${synchronous}`)
+  opened.pragma(`busy_timeout = ${busyTimeoutMs}`)
+  opened.pragma('foreign_keys = ON')
+  const database = options.wrapDatabase?.(opened) ?? opened
 
   const kysely = new Kysely<ParleySchema>({
     dialect: new SqliteDialect({ database }),

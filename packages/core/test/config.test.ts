@@ -63,6 +63,9 @@ describe('resolveConfig', () => {
       rateLimitPerIpPerMin: 120,
       rateLimitWebhookPerIpPerMin: 6000,
       rateLimitMaxKeys: 100_000,
+      retentionDays: 7,
+      retentionBatchSize: 500,
+      retentionIntervalMs: 60_000,
     })
   })
 

@@ -67,6 +67,34 @@ describe.skipIf(skip !== undefined)('the Postgres pool', () => {
     expect(events).toContain('postgres.idle_connection_lost')
   })
 
+  it('survives a connection the server terminates while it is checked out', async () => {
+    const fresh = await schema()
+    const db = openPostgres({
+      connectionString: fresh.url,
+      schema: fresh.name,
+      poolMax: 1,
+    })
+    cleanups.push(() => db.close())
+    await migrateToLatest(db)
+
+    // Between two statements of a transaction no query is active: the
+    // error reaches only the client's own listeners.
+    const failed = db.writeTransaction(async (trx) => {
+      const { rows } = await sql<{
+        pid: number
+      }>`select pg_backend_pid() as pid`.execute(trx)
+      const admin = new pg.Client({ connectionString: POSTGRES_URL })
+      await admin.connect()
+      await admin.query('select pg_terminate_backend($1)', [rows[0]?.pid])
+      await admin.end()
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      await sql`select 1`.execute(trx)
+    })
+
+    await expect(failed).rejects.toThrow()
+    await ping(db)
+  })
+
   it('reports a schema without migrations as not current', async () => {
     const fresh = await schema()
     const db = openPostgres({ connectionString: fresh.url, schema: fresh.name })

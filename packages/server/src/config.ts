@@ -281,6 +281,7 @@ function readCoreConfig(read: EnvReader): ParleyConfig {
       1,
       100_000_000,
     ),
+    retentionDays: read.integer('API_RETENTION_DAYS', 7, 1, 36_500),
   }
 }
 

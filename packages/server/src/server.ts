@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import {
   createParley,
@@ -40,6 +40,13 @@ export interface RunningServer {
 export interface StartOptions {
   readonly config: ServerConfig
   readonly logger: Logger
+  /**
+   * Storage to use instead of opening `config.storage` (an instrumented
+   * database, or one shared with the embedding application). The server
+   * migrates it but does not close it: its owner does.
+   * @default the database `config.storage` names, closed on shutdown
+   */
+  readonly database?: ParleyDatabase
 }
 
 /** Opens storage, runs migrations, starts the workers and listens. */
@@ -47,7 +54,11 @@ export async function startServer(
   options: StartOptions,
 ): Promise<RunningServer> {
   const { config, logger } = options
-  const db = openDatabase(config, logger)
+  const opened = options.database ?? openDatabase(config, logger)
+  // The server closes only what it opened.
+  const db: ParleyDatabase = options.database
+    ? { ...opened, close: async () => undefined }
+    : opened
   const { providers, mocks } = buildProviders(config, logger)
   let parley: Parley
   try {
@@ -74,8 +85,7 @@ export async function startServer(
     isShuttingDown: () => shuttingDown,
   })
   const server = createServer((request, response) => {
-    requests.enter()
-    response.once('close', () => requests.leave())
+    requests.enter(response)
     app(request, response)
   })
   installCheckContinue(server, { maxBodyBytes: config.maxBodyBytes })
@@ -287,16 +297,23 @@ async function closeGracefully(closing: Closing): Promise<number> {
   const deadline = Date.now() + config.shutdownGraceMs
   logger.info('server.shutdown_started', { grace_ms: config.shutdownGraceMs })
   // Idle keep-alive connections stay open: a request sent on one now gets
-  // a 503 with `Connection: close` rather than a reset socket.
+  // a 503 with `Connection: close` rather than a reset socket. Only the
+  // requests admitted before the signal are waited for: under load the
+  // refusals keep arriving, and none of them holds any work.
   const requestsDone = await withDeadline(
-    requests.drained(),
+    requests.admittedBefore(),
     deadline - Date.now(),
   )
   const workersDone = await parley.stop({
     graceMs: Math.max(deadline - Date.now(), 0),
   })
   await requests.quiet(QUIET_BEFORE_CLOSE_MS, deadline)
-  await closeListener(server)
+  logger.info('server.listener_closing', {
+    arrived_while_stopping: requests.lateArrivals,
+  })
+  // A request admitted before the signal and still unfinished has had its
+  // grace period: it is cut at once. Refusals get a moment to finish.
+  await closeListener(server, requests, requestsDone ? LAST_ANSWERS_MS : 0)
   await db.close()
   const code = workersDone && requestsDone ? 0 : 1
   logger.info('server.shutdown_finished', {
@@ -307,11 +324,23 @@ async function closeGracefully(closing: Closing): Promise<number> {
   return code
 }
 
-function closeListener(server: Server): Promise<void> {
+// Stops accepting, lets the answers being written finish (they are quick
+// refusals by now, each closing its connection) for up to `lastAnswersMs`,
+// then ends what is left.
+async function closeListener(
+  server: Server,
+  requests: InFlight,
+  lastAnswersMs: number,
+): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeIdleConnections()
+  await withDeadline(requests.allDone(), lastAnswersMs)
   server.closeAllConnections()
-  return closed
+  await closed
 }
+
+// How long answers still being written when the listener closes may take.
+const LAST_ANSWERS_MS = 1000
 
 async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -328,15 +357,37 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
 // long without a new request, or at the deadline.
 const QUIET_BEFORE_CLOSE_MS = 250
 
-/** Counts requests whose response has not closed yet. */
+/** The requests whose response has not closed yet. */
 class InFlight {
-  private count = 0
+  private readonly open = new Set<ServerResponse>()
   private lastEnter = 0
-  private waiters: Array<() => void> = []
+  private stopping = false
+  /** Requests that arrived once shutdown began. */
+  lateArrivals = 0
 
-  enter(): void {
-    this.count += 1
+  enter(response: ServerResponse): void {
+    this.open.add(response)
     this.lastEnter = Date.now()
+    if (this.stopping) this.lateArrivals += 1
+    response.once('close', () => this.open.delete(response))
+  }
+
+  /**
+   * Resolves once every request that arrived before this call has closed;
+   * later ones are counted as late arrivals.
+   */
+  admittedBefore(): Promise<void> {
+    this.stopping = true
+    return closedAll([...this.open])
+  }
+
+  /** Resolves once every request open now has closed. */
+  allDone(): Promise<void> {
+    return closedAll([...this.open])
+  }
+
+  private get count(): number {
+    return this.open.size
   }
 
   /** Resolves once no request is running and none came for `quietMs`. */
@@ -352,17 +403,16 @@ class InFlight {
       await new Promise((resolve) => setTimeout(resolve, wait))
     }
   }
+}
 
-  leave(): void {
-    this.count -= 1
-    if (this.count > 0) return
-    for (const resolve of this.waiters.splice(0)) resolve()
-  }
-
-  drained(): Promise<void> {
-    if (this.count === 0) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push(resolve))
-  }
+async function closedAll(responses: readonly ServerResponse[]): Promise<void> {
+  await Promise.all(
+    responses.map((response) =>
+      response.closed
+        ? undefined
+        : new Promise<void>((resolve) => response.once('close', resolve)),
+    ),
+  )
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -40,6 +40,7 @@ describe('loadConfig', () => {
         backoffMaxMs: 300_000,
         providerTimeoutMs: 10_000,
         retryAfterMaxMs: 3_600_000,
+        retentionDays: 7,
       },
     })
   })
@@ -66,6 +67,7 @@ describe('loadConfig', () => {
       API_WORKER_BACKOFF_MAX_MS: '20',
       API_PROVIDER_TIMEOUT_MS: '2000',
       API_RETRY_AFTER_MAX_SECS: '60',
+      API_RETENTION_DAYS: '30',
     })
     expect(config).toMatchObject({
       port: 9090,
@@ -88,6 +90,7 @@ describe('loadConfig', () => {
         backoffMaxMs: 20,
         providerTimeoutMs: 2000,
         retryAfterMaxMs: 60_000,
+        retentionDays: 30,
       },
     })
   })
@@ -180,6 +183,9 @@ describe('loadConfig', () => {
     ['API_WORKER_BACKOFF_MAX_MS', '10'],
     ['API_PROVIDER_TIMEOUT_MS', '0'],
     ['API_RETRY_AFTER_MAX_SECS', 'forever'],
+    ['API_RETENTION_DAYS', '0'],
+    ['API_RETENTION_DAYS', '36501'],
+    ['API_RETENTION_DAYS', '7d'],
   ])('refuses %s=%j with an error naming the variable', (name, value) => {
     const error = configError({ [name]: value })
     expect(error.variable).toBe(name)

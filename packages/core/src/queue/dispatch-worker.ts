@@ -127,7 +127,14 @@ export class DispatchWorker {
     const jobs = await this.claim(free)
     // Fresh leases need no renewal for a third of their length.
     if (wasIdle && jobs.length > 0) this.scheduleRenewal()
-    for (const job of jobs) this.launch(job)
+    for (const job of jobs) {
+      this.deps.logger.info('dispatch.claimed', {
+        message_id: job.messageId,
+        job_id: job.id,
+        attempts: job.attempts,
+      })
+      this.launch(job)
+    }
     return jobs.length === free
   }
 
@@ -205,7 +212,7 @@ export class DispatchWorker {
       await this.failUnroutable(job)
       return true
     }
-    const choice = this.deps.health.choose(job.family)
+    const choice = this.deps.health.choose(job.family, job.messageId)
     if (choice.kind === 'defer') {
       await this.defer(job, choice)
       return true
@@ -227,13 +234,14 @@ export class DispatchWorker {
       provider: provider.name,
       attempt,
     })
-    const outcome = this.capRetryAfter(
-      await this.callProvider(provider, message, attempt),
+    const outcome = withoutAddresses(
+      this.capRetryAfter(await this.callProvider(provider, message, attempt)),
+      message,
     )
     // A call cut short by shutdown is not an attempt the provider answered:
     // record nothing, and let releaseHeld hand the job back untouched.
     if (this.abandoning) return false
-    this.deps.health.record(provider, outcome)
+    this.deps.health.record(provider, outcome, job.messageId)
     this.deps.events.emit('dispatch.attempt', {
       family: job.family,
       provider: provider.name,
@@ -501,6 +509,21 @@ export class DispatchWorker {
       this.deps.logger.info('dispatch.claims_released', { count: released })
     }
   }
+}
+
+// A provider's error text may quote the message's addresses (Twilio's
+// "The 'To' number ... is not valid"); it is logged at info level and kept
+// as last_error, where addresses have no place (they are debug-level data).
+function withoutAddresses(
+  outcome: ProviderOutcome,
+  message: OutboundMessage,
+): ProviderOutcome {
+  if (outcome.kind === 'sent') return outcome
+  let error = outcome.error
+  for (const address of [message.from, message.to]) {
+    if (address !== '') error = error.split(address).join('[address]')
+  }
+  return error === outcome.error ? outcome : { ...outcome, error }
 }
 
 function toClaimedJob(row: JobRow): ClaimedJob {

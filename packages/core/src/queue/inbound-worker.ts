@@ -101,6 +101,13 @@ export class InboundWorker {
     const events = await this.claim()
     if (events.length === 0) return false
     this.deps.events.emit('inbound.claimed', { count: events.length })
+    for (const event of events) {
+      this.deps.logger.info('inbound.claimed', {
+        event_id: event.id,
+        provider_message_id: event.providerMessageId,
+        attempts: event.attempts,
+      })
+    }
     await this.processBatch(events)
     return events.length === this.deps.config.inboundBatchSize
   }

@@ -31,8 +31,9 @@ export interface DatabaseRateLimitStoreOptions {
  * A bucket that does not exist is full, so a key is stored only from its
  * first request on; the clock is read in whole milliseconds.
  *
- * TODO(#9): rows are kept forever; retention should delete the buckets
- * that have refilled (they answer as a missing row would).
+ * Rows idle for longer than the retention window (`retentionDays`) are
+ * deleted by the retention worker: such a bucket has refilled, and
+ * answers as a missing row does.
  *
  * @example
  * ```ts

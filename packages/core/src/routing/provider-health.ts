@@ -60,11 +60,26 @@ export interface ProviderHealthDeps {
  */
 export class ProviderHealthBoard {
   private readonly health = new Map<string, Health>()
+  // The message whose job is being decided on, named in the log line of
+  // any breaker transition that decision causes.
+  private trigger: string | undefined
 
   constructor(private readonly deps: ProviderHealthDeps) {}
 
-  /** The first provider of `family` that may take a call now. */
-  choose(family: ChannelFamily): ProviderChoice {
+  /**
+   * The first provider of `family` that may take a call now, for the job
+   * of message `messageId` (named in the log of a transition it causes).
+   */
+  choose(family: ChannelFamily, messageId?: string): ProviderChoice {
+    this.trigger = messageId
+    try {
+      return this.firstAvailable(family)
+    } finally {
+      this.trigger = undefined
+    }
+  }
+
+  private firstAvailable(family: ChannelFamily): ProviderChoice {
     const now = this.deps.clock.now()
     let retryAt = Number.POSITIVE_INFINITY
     let reason = `no provider for ${family}`
@@ -85,8 +100,24 @@ export class ProviderHealthBoard {
     return { kind: 'defer', retryAt, reason, byBreaker }
   }
 
-  /** Learns from the outcome of a call to `provider`. */
-  record(provider: Provider, outcome: ProviderOutcome): void {
+  /**
+   * Learns from the outcome of a call to `provider` for message
+   * `messageId`.
+   */
+  record(
+    provider: Provider,
+    outcome: ProviderOutcome,
+    messageId?: string,
+  ): void {
+    this.trigger = messageId
+    try {
+      this.learn(provider, outcome)
+    } finally {
+      this.trigger = undefined
+    }
+  }
+
+  private learn(provider: Provider, outcome: ProviderOutcome): void {
     const health = this.healthOf(provider)
     switch (outcome.kind) {
       case 'sent':
@@ -166,6 +197,7 @@ export class ProviderHealthBoard {
       family: provider.family,
       from,
       to,
+      message_id: this.trigger,
     })
   }
 }

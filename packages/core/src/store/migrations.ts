@@ -218,9 +218,8 @@ function deliveryReports(types: DialectTypes): Migration {
 }
 
 // Whole units and epoch milliseconds, not timestamps: the rate-limit
-// store does its arithmetic on these columns inside one statement.
-// TODO(#9): idle rows (buckets that have refilled) are never pruned yet;
-// retention should delete them after API_RETENTION_DAYS.
+// store does its arithmetic on these columns inside one statement. Idle
+// rows are pruned by retention (0004 indexes their last use).
 function rateLimitBuckets(): Migration {
   return {
     async up(db: Db) {
@@ -234,6 +233,40 @@ function rateLimitBuckets(): Migration {
   }
 }
 
+// Retention (store/retention.ts) finds the rows it prunes through these,
+// oldest first, so that each bounded delete reads only what it removes.
+function retentionIndexes(): Migration {
+  return {
+    async up(db: Db) {
+      const indexes: Array<[name: string, table: string, columns: string[]]> = [
+        [
+          'dispatch_jobs_finished_idx',
+          'dispatch_jobs',
+          ['state', 'updated_at'],
+        ],
+        [
+          'inbound_events_processed_idx',
+          'inbound_events',
+          ['state', 'processed_at'],
+        ],
+        [
+          'rate_limit_buckets_idle_idx',
+          'rate_limit_buckets',
+          ['updated_at_ms'],
+        ],
+        [
+          'pending_status_updates_received_idx',
+          'pending_status_updates',
+          ['received_at'],
+        ],
+      ]
+      for (const [name, table, columns] of indexes) {
+        await db.schema.createIndex(name).on(table).columns(columns).execute()
+      }
+    },
+  }
+}
+
 /** The migrations, in order, for one dialect. */
 export function migrationsFor(dialect: DialectName): Record<string, Migration> {
   const types = TYPES[dialect]
@@ -241,6 +274,7 @@ export function migrationsFor(dialect: DialectName): Record<string, Migration> {
     '0001_initial_schema': initialSchema(types),
     '0002_delivery_reports': deliveryReports(types),
     '0003_rate_limit_buckets': rateLimitBuckets(),
+    '0004_retention_indexes': retentionIndexes(),
   }
 }
 

@@ -65,10 +65,15 @@ export type RequestListener = (
 
 // What one request learned on its way through the pipeline.
 interface RequestState {
+  readonly requestId: string
   pass?: BreakerPass
   clientLimit?: RateLimitDecision
   route?: RouteName
   error?: unknown
+  /** Bytes of request body read (logged instead of the body). */
+  bodyBytes?: number
+  /** The error code answered, if any. */
+  errorCode?: string
 }
 
 // Routes whose handlers never touch storage: their success must not close
@@ -91,10 +96,10 @@ export function createApp(options: AppOptions): RequestListener {
   return (request, response) => {
     const started = performance.now()
     const requestId = requestIdOf(request)
-    const state: RequestState = {}
+    const state: RequestState = { requestId }
     setCommonHeaders(response, requestId)
     response.on('finish', () =>
-      logRequest(options.logger, request, response, requestId, started),
+      logRequest(options.logger, request, response, state, started),
     )
     response.once('close', () => settleBreaker(options, response, state))
     handle(options, request, response, state).catch((error: unknown) => {
@@ -117,7 +122,11 @@ async function handle(
   const route = findRoute(request.method ?? 'GET', url.pathname)
   state.route = route.route.name
   if (!route.route.negotiates) checkAcceptsJson(request)
-  const input = await readInput(options, request, route.route, url, keyId)
+  const input = await readInput(options, request, route.route, url, {
+    keyId,
+    requestId: state.requestId,
+  })
+  state.bodyBytes = input.bodyBytes
   const context = { parley: options.parley, mocks: options.mocks ?? [] }
   const result = await HANDLERS[route.route.name](context, {
     ...input,
@@ -223,15 +232,16 @@ async function readInput(
   request: IncomingMessage,
   route: Route,
   url: URL,
-  keyId: string,
-): Promise<Omit<HandlerInput, 'params'>> {
+  caller: { keyId: string; requestId: string },
+): Promise<Omit<HandlerInput, 'params'> & { bodyBytes?: number }> {
   const receivedAt = Date.now()
   const common = {
     query: url.searchParams,
     headers: request.headers,
     receivedAt,
     idempotencyKey: headerValue(request, 'idempotency-key'),
-    idempotencyScope: `http:${route.name}:${keyId}`,
+    idempotencyScope: `http:${route.name}:${caller.keyId}`,
+    requestId: caller.requestId,
   }
   if (!route.bodies) return { ...common, body: undefined }
   const bodyType = checkContentType(request, route.bodies)
@@ -240,7 +250,12 @@ async function readInput(
     timeoutMs: options.bodyTimeoutMs,
   })
   if (options.edge) verifyWebhook(options.edge, route.name, request, bytes)
-  return { ...common, body: parseBody(bytes, bodyType), bodyType }
+  return {
+    ...common,
+    body: parseBody(bytes, bodyType),
+    bodyType,
+    bodyBytes: bytes.length,
+  }
 }
 
 function headerValue(
@@ -260,6 +275,7 @@ function fail(
   state: RequestState,
 ): void {
   const httpError = toHttpError(error)
+  state.errorCode = httpError.code
   setRateLimitHeaders(
     response,
     closestToExhaustion([state.clientLimit, refusedDecision(error)]),
@@ -308,19 +324,22 @@ function toHttpError(error: unknown): HttpError {
   )
 }
 
+// Never the query, headers or body: the body only as its length.
 function logRequest(
   logger: Logger,
   request: IncomingMessage,
   response: ServerResponse,
-  requestId: string,
+  state: RequestState,
   started: number,
 ): void {
   const path = (request.url ?? '/').split('?')[0]
   logger.info('http.request', {
-    request_id: requestId,
+    request_id: state.requestId,
     method: request.method,
     path,
     status: response.statusCode,
+    code: state.errorCode,
+    body_bytes: state.bodyBytes,
     duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
   })
 }

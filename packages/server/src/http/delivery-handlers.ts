@@ -39,9 +39,10 @@ export async function smsStatus(
   const status = fromTwilioStatus(reported)
   if (!status) return statusResult({ ignored: 1 })
   const error = isText(fields.ErrorCode) ? fields.ErrorCode : null
-  const [result] = await parley.reportDelivery([
-    { family: 'sms', providerMessageId: sid, status, error },
-  ])
+  const [result] = await parley.reportDelivery(
+    [{ family: 'sms', providerMessageId: sid, status, error }],
+    { requestId: input.requestId },
+  )
   return statusResult({ [result?.kind ?? 'ignored']: 1 })
 }
 
@@ -79,7 +80,10 @@ export async function emailEvents(
     if (update) updates.push(update)
     else ignored += 1
   }
-  const results = updates.length > 0 ? await parley.reportDelivery(updates) : []
+  const results =
+    updates.length > 0
+      ? await parley.reportDelivery(updates, { requestId: input.requestId })
+      : []
   const counts: Record<string, number> = { ignored }
   for (const result of results)
     counts[result.kind] = (counts[result.kind] ?? 0) + 1
@@ -144,7 +148,7 @@ export async function retryDeadLetter(
     throw new HttpError('not_found', `no queue named ${JSON.stringify(queue)}`)
   }
   const id = input.params.id ?? ''
-  await parley.deadLetters.retry(queue, id)
+  await parley.deadLetters.retry(queue, id, { requestId: input.requestId })
   return { status: 202, body: { status: 'accepted', queue, id } }
 }
 

@@ -36,6 +36,8 @@ export interface HandlerInput {
   readonly idempotencyKey?: string
   /** What idempotency keys are scoped to: the route and the API key. */
   readonly idempotencyScope: string
+  /** The request's id, for the log lines of what it does. */
+  readonly requestId?: string
 }
 
 /** A handler's answer: status and JSON body. */
@@ -58,6 +60,7 @@ function idempotency(input: HandlerInput) {
     idempotencyKey: input.idempotencyKey,
     idempotencyScope: input.idempotencyScope,
     idempotencyBody: input.body,
+    requestId: input.requestId,
   }
 }
 
