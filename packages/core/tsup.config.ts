@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/sqlite.ts', 'src/postgres.ts'],
+  entry: [
+    'src/index.ts',
+    'src/sqlite.ts',
+    'src/postgres.ts',
+    'src/node-sqlite.ts',
+  ],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
