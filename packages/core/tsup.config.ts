@@ -14,4 +14,6 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   splitting: true,
+  // The subpaths import core's types by name (see tsconfig.json).
+  external: ['@parley/core'],
 })

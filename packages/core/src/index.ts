@@ -82,10 +82,23 @@ export type {
   SendContext,
 } from './providers/provider.js'
 export type {
+  ConversationsTable,
   DialectName,
+  DispatchJobsTable,
+  IdColumn,
+  IdempotencyKeysTable,
+  InboundEventsTable,
+  MessagesTable,
   NotificationHandler,
+  NullableTimestampColumn,
   ParleyDatabase,
   ParleySchema,
+  PendingStatusUpdatesTable,
+  QueueColumns,
+  QueueState,
+  RateLimitBucketsTable,
+  RefColumn,
+  TimestampColumn,
 } from './store/schema.js'
 export { WAKE_CHANNELS, type WakeQueue } from './queue/wake-signals.js'
 export { migrateToLatest } from './store/migrations.js'

@@ -14,7 +14,8 @@ import {
   type NodeSqliteDatabase,
   NodeSqliteDialect,
 } from './node-sqlite/node-sqlite-dialect.js'
-import type { ParleyDatabase, ParleySchema } from './store/schema.js'
+import type { ParleyDatabase } from '@parley/core'
+import type { ParleySchema } from './store/schema.js'
 import {
   immediateTransaction,
   sessionPragmas,

@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { Kysely, SqliteDialect } from 'kysely'
-import type { ParleyDatabase, ParleySchema } from './store/schema.js'
+import type { ParleyDatabase } from '@parley/core'
+import type { ParleySchema } from './store/schema.js'
 import {
   immediateTransaction,
   sessionPragmas,
