@@ -39,8 +39,10 @@ describe('Deno', () => {
           'test/deno/postgres.deno.ts',
         ],
         {
-          PARLEY_DENO_POSTGRES_URL: schema.url,
-          PARLEY_DENO_POSTGRES_SCHEMA: schema.name,
+          env: {
+            PARLEY_DENO_POSTGRES_URL: schema.url,
+            PARLEY_DENO_POSTGRES_SCHEMA: schema.name,
+          },
         },
       )
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runDeno } from './deno-runner.js'
 import { REPO_ROOT } from './helpers/server-process.js'
 import {
   consumerLockfile,
@@ -44,6 +45,7 @@ describe('the packed packages', () => {
     cpSync(join(REPO_ROOT, 'test/packaging/consumer'), app, {
       recursive: true,
     })
+    cpSync(join(REPO_ROOT, 'examples/deno/main.ts'), join(app, 'deno.ts'))
   }, 120_000)
 
   afterAll(() => {
@@ -76,6 +78,22 @@ describe('the packed packages', () => {
       expect(result.refused).toBe('validation_failed')
     },
   )
+
+  it('type-check and run under Deno, as the Deno example uses them', async () => {
+    const check = await runDeno('check', ['deno.ts'], { cwd: app })
+    const run = await runDeno(
+      'run',
+      ['--allow-read', '--allow-write', '--allow-env', 'deno.ts'],
+      { cwd: app },
+    )
+
+    expect(check.stderr).not.toMatch(/error/i)
+    expect(check.code).toBe(0)
+    expect(run.stdout).toMatch(
+      /^conversations created 1, inbound processed 1$/m,
+    )
+    expect(run.code).toBe(0)
+  })
 
   it('install the parley bin, which runs', async () => {
     const { stdout } = await run(join(app, 'node_modules/.bin/parley'), [
