@@ -5,7 +5,7 @@
  * build (`npm test` builds first).
  */
 import { execFile, execFileSync } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -196,6 +196,28 @@ describe('every workspace package.json', () => {
     },
   )
 
+  it.each(manifests.map((m) => [m.name as string, m] as const))(
+    '%s imports only its dependencies, its peers and node: built-ins',
+    (name, manifest) => {
+      const folder = join(REPO_ROOT, 'packages', name.split('/')[1]!, 'dist')
+      const allowed = new Set([
+        name,
+        ...Object.keys(manifest.dependencies ?? {}),
+        ...Object.keys((manifest.peerDependencies as object) ?? {}),
+      ])
+
+      const imported = distImports(folder)
+      expect(imported.size).toBeGreaterThan(0)
+      for (const specifier of imported) {
+        if (specifier.startsWith('node:')) continue
+        expect({
+          specifier,
+          allowed: allowed.has(packageOf(specifier)),
+        }).toEqual({ specifier, allowed: true })
+      }
+    },
+  )
+
   it('core keeps the database drivers optional peers, out of dependencies', () => {
     const core = manifests.find((m) => m.name === '@parley/core')!
 
@@ -213,6 +235,25 @@ describe('every workspace package.json', () => {
     }
   })
 })
+
+// The bare specifiers a build's JavaScript imports or requires.
+function distImports(folder: string): Set<string> {
+  const found = new Set<string>()
+  const pattern =
+    /(?:\bfrom |\bimport\(|\brequire\(|^import )["']((?:node:|@[\w.-]+\/)?\w[\w.-]*(?:\/[\w./-]+)?)["']/gm
+  for (const file of readdirSync(folder)) {
+    if (!/\.(c?js)$/.test(file)) continue
+    const text = readFileSync(join(folder, file), 'utf8')
+    for (const [, specifier] of text.matchAll(pattern)) found.add(specifier!)
+  }
+  return found
+}
+
+// `@scope/name/sub` -> `@scope/name`; `name/sub` -> `name`.
+function packageOf(specifier: string): string {
+  const parts = specifier.split('/')
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!
+}
 
 function listTarball(tarball: string): string[] {
   return execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' })

@@ -12,6 +12,8 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // Keep `node:` specifiers: Deno resolves built-ins only by them.
+  removeNodeProtocol: false,
   platform: 'node',
   splitting: true,
   // The subpaths import core's types by name (see tsconfig.json).
