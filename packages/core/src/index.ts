@@ -1,7 +1,10 @@
 /**
  * Parley's messaging core: validation and normalization, conversation
  * threading, durable queues, dispatch through providers, and metrics.
- * Storage adapters live in subpath exports (`@parley/core/sqlite`).
+ * Storage adapters live in subpath exports, each with its own driver:
+ * `@parley/core/sqlite` (better-sqlite3), `@parley/core/node-sqlite`
+ * (`node:sqlite`, for Deno) and `@parley/core/postgres` (pg). Start with
+ * {@link createParley}; docs/library.md walks through the rest.
  *
  * @packageDocumentation
  */
@@ -50,7 +53,6 @@ export type {
   SmsWebhookPayload,
 } from './messages/types.js'
 export {
-  advanceStatus,
   type DeliveryStatus,
   type DeliveryStatusUpdate,
   fromSendGridEvent,
@@ -62,7 +64,6 @@ export type { DeadLetter, QueueName } from './store/dead-letters.js'
 export type { DeliveryReportResult } from './store/delivery.js'
 export {
   type FaultRates,
-  faultRateProblems,
   type FaultSchedule,
   NO_FAULTS,
   type ScheduledFault,
@@ -114,15 +115,6 @@ export {
   SENDGRID_BASE_URL,
   type SendGridProviderOptions,
 } from './providers/sendgrid-provider.js'
-export {
-  type AttachmentFailure,
-  type AttachmentFetchOptions,
-  type AttachmentResult,
-  type FetchedAttachment,
-  fetchAttachment,
-  type HostLookup,
-  MAX_ATTACHMENT_REDIRECTS,
-} from './providers/attachments.js'
 export type { FetchFunction } from './providers/adapter-options.js'
 export {
   type Admission,
