@@ -85,13 +85,12 @@ export function consumerLockfile(
   }
 }
 
-/**
- * The registry packages a consumer of `roots` gets installed, by name.
- */
+/** Every package a lock file installs, by name (nested ones included). */
 export function installedPackages(lockfile: Lockfile): string[] {
+  const folder = 'node_modules/'
   return Object.keys(lockfile.packages)
     .filter((path) => path !== '')
-    .map((path) => path.slice(path.lastIndexOf('node_modules/') + 13))
+    .map((path) => path.slice(path.lastIndexOf(folder) + folder.length))
 }
 
 class ConsumerTree {
