@@ -100,7 +100,8 @@ describe('examples', () => {
 
 // docs/library.md marks each code block with the region it shows:
 // <!-- snippet: examples/deno/main.ts#send --> just above the fence.
-const SNIPPET = /<!-- snippet: ([^#\s]+)#([\w-]+) -->\n\n?```(\w+)\n([\s\S]*?)```/g
+const SNIPPET =
+  /<!-- snippet: ([^#\s]+)#([\w-]+) -->\n\n?```(\w+)\n([\s\S]*?)```/g
 const FENCE = /^```(\w*)$/gm
 
 function region(file: string, name: string): string | undefined {
