@@ -115,24 +115,28 @@ describe('the packed packages', () => {
   })
 
   it('have types that resolve like their code, for node16 ESM and CJS', async () => {
-    for (const { spec } of packed) {
-      const tarball = spec.slice('file:'.length)
-      // Exits non-zero on any problem; node10 resolution (no `exports`
-      // support) is out of scope for packages that need Node 20.
-      const { stdout } = await run(bin('attw'), [
-        tarball,
-        '--profile',
-        'node16',
-        '--format',
-        'ascii',
-      ])
+    // attw exits non-zero on any problem; node10 resolution (no `exports`
+    // support) is out of scope for packages that need Node 20.
+    const outputs = await Promise.all(
+      packed.map(({ spec }) =>
+        run(bin('attw'), [
+          spec.slice('file:'.length),
+          '--profile',
+          'node16',
+          '--format',
+          'ascii',
+        ]),
+      ),
+    )
 
+    for (const { stdout } of outputs) {
       const verdicts = stdout.split('\n').filter((l) => /^node16 /.test(l))
       expect(verdicts.length).toBeGreaterThanOrEqual(2)
-      for (const verdict of verdicts)
+      for (const verdict of verdicts) {
         expect(verdict).toMatch(/: 🟢 \((CJS|ESM|JSON)\)$/u)
+      }
     }
-  })
+  }, 90_000)
 
   it('ship no source, tests or config beside the build', () => {
     for (const { spec } of packed) {
