@@ -201,7 +201,7 @@ describe('every workspace package.json', () => {
   )
 
   it.each(manifests.map((m) => [m.name as string, m] as const))(
-    '%s imports only its dependencies, its peers and node: built-ins',
+    '%s imports, in code and types, only its dependencies, peers and node: built-ins',
     (name, manifest) => {
       const folder = join(REPO_ROOT, 'packages', name.split('/')[1]!, 'dist')
       const allowed = new Set([
@@ -240,13 +240,13 @@ describe('every workspace package.json', () => {
   })
 })
 
-// The bare specifiers a build's JavaScript imports or requires.
+// The bare specifiers a build's JavaScript and declarations import.
 function distImports(folder: string): Set<string> {
   const found = new Set<string>()
   const pattern =
     /(?:\bfrom |\bimport\(|\brequire\(|^import )["']((?:node:|@[\w.-]+\/)?\w[\w.-]*(?:\/[\w./-]+)?)["']/gm
   for (const file of readdirSync(folder)) {
-    if (!/\.(c?js)$/.test(file)) continue
+    if (!/\.(c?js|d\.c?ts)$/.test(file)) continue
     const text = readFileSync(join(folder, file), 'utf8')
     for (const [, specifier] of text.matchAll(pattern)) found.add(specifier!)
   }
