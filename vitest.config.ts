@@ -28,6 +28,7 @@ export default defineConfig({
     alias: {
       '@parley/core/sqlite': src('./packages/core/src/sqlite.ts'),
       '@parley/core/postgres': src('./packages/core/src/postgres.ts'),
+      '@parley/core/node-sqlite': src('./packages/core/src/node-sqlite.ts'),
       '@parley/core': src('./packages/core/src/index.ts'),
       '@parley/server': src('./packages/server/src/index.ts'),
     },

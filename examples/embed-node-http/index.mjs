@@ -2,32 +2,54 @@
 // keeps its own routes and calls Parley for messaging. Storage is SQLite in
 // memory and the providers are mocks, so nothing leaves the machine.
 import { createServer } from 'node:http'
+// #region create
 import { createMockProvider, createParley, isParleyError } from '@parley/core'
 import { openSqlite } from '@parley/core/sqlite'
 
 const parley = await createParley({
-  db: openSqlite({ filename: ':memory:' }),
+  db: openSqlite({ filename: ':memory:' }), // or a path: './data/app.db'
   providers: [
     createMockProvider({ family: 'sms' }),
     createMockProvider({ family: 'email' }),
   ],
 })
 await parley.start()
+// #endregion create
 
 const server = createServer(async (request, response) => {
   try {
     const answer = await route(request)
     reply(response, answer.status, answer.body)
   } catch (error) {
-    // Parley's errors carry a stable code the app can map as it likes.
-    const status = isParleyError(error) ? 400 : 500
+    const status = statusOf(error)
     reply(response, status, {
-      error: error.code ?? 'internal',
-      message: error.message,
+      error: status === 500 ? 'internal' : error.code,
+      message: status === 500 ? 'internal error' : error.message,
+      ...(error.details ? { details: error.details } : {}),
     })
   }
 })
 
+// #region errors
+// Every error Parley throws on purpose is a ParleyError with a stable
+// `code`; the app maps the codes it cares about, the rest are its own bugs.
+const STATUS_OF_CODE = {
+  validation_failed: 400,
+  not_found: 404,
+  idempotency_in_progress: 409,
+  no_route: 422,
+  idempotency_key_reused: 422,
+  rate_limited: 429,
+  unavailable: 503,
+}
+
+function statusOf(error) {
+  if (!isParleyError(error)) return 500
+  return STATUS_OF_CODE[error.code] ?? 500
+}
+// #endregion errors
+
+// #region handler
 async function route(request) {
   const url = new URL(request.url, 'http://app.local')
   if (request.method === 'POST' && url.pathname === '/notify') {
@@ -47,6 +69,7 @@ async function route(request) {
   }
   return { status: 404, body: { error: 'not_found' } }
 }
+// #endregion handler
 
 function readBody(request) {
   return new Promise((resolve, reject) => {
@@ -69,6 +92,12 @@ async function selfTest(base) {
     body: JSON.stringify({ to: '(202) 555-0123', text: 'Your order shipped' }),
   })
   console.log('send', post.status, JSON.stringify(await post.json()))
+  const bad = await fetch(`${base}/notify`, {
+    method: 'POST',
+    body: JSON.stringify({ to: 'not a number', text: '' }),
+  })
+  const refusal = await bad.json()
+  console.log('refused', bad.status, refusal.error, refusal.details.length)
   await parley.receive(
     {
       type: 'sms',

@@ -12,6 +12,8 @@ export default defineConfig([
     dts: true,
     sourcemap: true,
     target: 'node20',
+    // Keep `node:` specifiers: Deno resolves built-ins only by them.
+    removeNodeProtocol: false,
     clean: ['!bin.*'],
     external,
   },
@@ -20,6 +22,8 @@ export default defineConfig([
     format: ['esm'],
     sourcemap: true,
     target: 'node20',
+    // Keep `node:` specifiers: Deno resolves built-ins only by them.
+    removeNodeProtocol: false,
     clean: ['!index.*'],
     banner: { js: '#!/usr/bin/env node' },
     external,

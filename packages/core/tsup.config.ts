@@ -1,12 +1,21 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/sqlite.ts', 'src/postgres.ts'],
+  entry: [
+    'src/index.ts',
+    'src/sqlite.ts',
+    'src/postgres.ts',
+    'src/node-sqlite.ts',
+  ],
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // Keep `node:` specifiers: Deno resolves built-ins only by them.
+  removeNodeProtocol: false,
   platform: 'node',
   splitting: true,
+  // The subpaths import core's types by name (see tsconfig.json).
+  external: ['@parley/core'],
 })

@@ -8,6 +8,8 @@ export default defineConfig([
     sourcemap: true,
     clean: ['!main.*'],
     target: 'node20',
+    // Keep `node:` specifiers: Deno resolves built-ins only by them.
+    removeNodeProtocol: false,
     platform: 'node',
   },
   {
@@ -17,6 +19,8 @@ export default defineConfig([
     sourcemap: true,
     clean: ['!index.*'],
     target: 'node20',
+    // Keep `node:` specifiers: Deno resolves built-ins only by them.
+    removeNodeProtocol: false,
     platform: 'node',
     banner: { js: '#!/usr/bin/env node' },
   },

@@ -18,7 +18,9 @@ export type ParleyErrorCode =
 
 /** Base class of every error core throws on purpose. */
 export class ParleyError extends Error {
+  /** The class's name, e.g. `ValidationError`. */
   override readonly name: string = 'ParleyError'
+  /** What went wrong, as a stable machine-readable code. */
   readonly code: ParleyErrorCode
 
   constructor(code: ParleyErrorCode, message: string, options?: ErrorOptions) {
@@ -37,7 +39,9 @@ export interface FieldError {
 
 /** A request failed validation; `details` lists every bad field at once. */
 export class ValidationError extends ParleyError {
+  /** Always `ValidationError`. */
   override readonly name = 'ValidationError'
+  /** Every bad field, each with what is wrong with it. */
   readonly details: readonly FieldError[]
 
   constructor(details: readonly FieldError[]) {
@@ -48,6 +52,7 @@ export class ValidationError extends ParleyError {
 
 /** The conversation or message asked for does not exist. */
 export class NotFoundError extends ParleyError {
+  /** Always `NotFoundError`. */
   override readonly name = 'NotFoundError'
 
   constructor(what: string, id: string) {
@@ -57,7 +62,9 @@ export class NotFoundError extends ParleyError {
 
 /** No provider is configured for the message's channel family. */
 export class NoRouteError extends ParleyError {
+  /** Always `NoRouteError`. */
   override readonly name = 'NoRouteError'
+  /** The channel family without a provider: `sms` or `email`. */
   readonly family: string
 
   constructor(family: string) {
@@ -68,6 +75,7 @@ export class NoRouteError extends ParleyError {
 
 /** Parley is stopping or its storage failed; the caller may retry later. */
 export class UnavailableError extends ParleyError {
+  /** Always `UnavailableError`. */
   override readonly name = 'UnavailableError'
 
   constructor(message: string, options?: ErrorOptions) {
@@ -77,6 +85,7 @@ export class UnavailableError extends ParleyError {
 
 /** An idempotency key was used before with a different request body. */
 export class IdempotencyKeyReusedError extends ParleyError {
+  /** Always `IdempotencyKeyReusedError`. */
   override readonly name = 'IdempotencyKeyReusedError'
 
   constructor() {
@@ -89,6 +98,7 @@ export class IdempotencyKeyReusedError extends ParleyError {
 
 /** A request with the same idempotency key and body is still running. */
 export class IdempotencyInProgressError extends ParleyError {
+  /** Always `IdempotencyInProgressError`. */
   override readonly name = 'IdempotencyInProgressError'
 
   constructor() {
@@ -101,6 +111,7 @@ export class IdempotencyInProgressError extends ParleyError {
 
 /** A rate limit refused the request; `decision` says when to retry. */
 export class RateLimitedError extends ParleyError {
+  /** Always `RateLimitedError`. */
   override readonly name = 'RateLimitedError'
   /** The refused decision, for `Retry-After` and `RateLimit-*`. */
   readonly decision: RateLimitDecision
@@ -114,9 +125,21 @@ export class RateLimitedError extends ParleyError {
   }
 }
 
-/** True when `error` is a {@link ParleyError} (of any kind). */
-export function isParleyError(error: unknown): error is ParleyError {
-  return error instanceof ParleyError
+/**
+ * True when `error` is a {@link ParleyError}: of any kind, or, given a
+ * `code`, with that code.
+ *
+ * @example
+ * ```ts
+ * if (isParleyError(error, 'rate_limited')) return retryLater()
+ * ```
+ */
+export function isParleyError<Code extends ParleyErrorCode = ParleyErrorCode>(
+  error: unknown,
+  code?: Code,
+): error is ParleyError & { readonly code: Code } {
+  if (!(error instanceof ParleyError)) return false
+  return code === undefined || error.code === code
 }
 
 /** True when `error` is a {@link ValidationError}. */

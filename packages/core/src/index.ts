@@ -1,7 +1,10 @@
 /**
  * Parley's messaging core: validation and normalization, conversation
  * threading, durable queues, dispatch through providers, and metrics.
- * Storage adapters live in subpath exports (`@parley/core/sqlite`).
+ * Storage adapters live in subpath exports, each with its own driver:
+ * `@parley/core/sqlite` (better-sqlite3), `@parley/core/node-sqlite`
+ * (`node:sqlite`, for Deno) and `@parley/core/postgres` (pg). Start with
+ * {@link createParley}; docs/library.md walks through the rest.
  *
  * @packageDocumentation
  */
@@ -52,7 +55,6 @@ export type {
   SmsWebhookPayload,
 } from './messages/types.js'
 export {
-  advanceStatus,
   type DeliveryStatus,
   type DeliveryStatusUpdate,
   fromSendGridEvent,
@@ -71,7 +73,6 @@ export type { DeadLetter, QueueName } from './store/dead-letters.js'
 export type { DeliveryReportResult } from './store/delivery.js'
 export {
   type FaultRates,
-  faultRateProblems,
   type FaultSchedule,
   NO_FAULTS,
   type ScheduledFault,
@@ -91,10 +92,23 @@ export type {
   SendContext,
 } from './providers/provider.js'
 export type {
+  ConversationsTable,
   DialectName,
+  DispatchJobsTable,
+  IdColumn,
+  IdempotencyKeysTable,
+  InboundEventsTable,
+  MessagesTable,
   NotificationHandler,
+  NullableTimestampColumn,
   ParleyDatabase,
   ParleySchema,
+  PendingStatusUpdatesTable,
+  QueueColumns,
+  QueueState,
+  RateLimitBucketsTable,
+  RefColumn,
+  TimestampColumn,
 } from './store/schema.js'
 export { WAKE_CHANNELS, type WakeQueue } from './queue/wake-signals.js'
 export { migrateToLatest } from './store/migrations.js'
@@ -110,15 +124,6 @@ export {
   SENDGRID_BASE_URL,
   type SendGridProviderOptions,
 } from './providers/sendgrid-provider.js'
-export {
-  type AttachmentFailure,
-  type AttachmentFetchOptions,
-  type AttachmentResult,
-  type FetchedAttachment,
-  fetchAttachment,
-  type HostLookup,
-  MAX_ATTACHMENT_REDIRECTS,
-} from './providers/attachments.js'
 export type { FetchFunction } from './providers/adapter-options.js'
 export {
   type Admission,

@@ -159,7 +159,9 @@ export interface IdempotencyOptions {
 
 /** An accepted outbound message. */
 export interface SendResult {
+  /** The stored message's id. */
   readonly id: string
+  /** The id of the conversation it was threaded into. */
   readonly conversationId: string
   /** True when this is the stored result of an earlier identical call. */
   readonly replayed: boolean

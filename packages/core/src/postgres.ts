@@ -10,8 +10,9 @@
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { PostgresListener } from './postgres-listener.js'
-import type { ParleyDatabase, ParleySchema } from './store/schema.js'
-import { type Logger, silentLogger } from './util/logger.js'
+import type { Logger, ParleyDatabase } from '@parley/core'
+import type { ParleySchema } from './store/schema.js'
+import { silentLogger } from './util/logger.js'
 
 /** Options of {@link openPostgres}. */
 export interface PostgresOptions {

@@ -7,11 +7,17 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { Kysely, SqliteDialect, sql } from 'kysely'
-import type { ParleyDatabase, ParleySchema } from './store/schema.js'
+import { Kysely, SqliteDialect } from 'kysely'
+import type { ParleyDatabase } from '@parley/core'
+import type { ParleySchema } from './store/schema.js'
+import {
+  immediateTransaction,
+  sessionPragmas,
+  sqliteSession,
+  type SqliteSynchronous,
+} from './store/sqlite-session.js'
 
-/** How hard SQLite works to keep a commit through a power cut. */
-export type SqliteSynchronous = 'FULL' | 'NORMAL'
+export type { SqliteSynchronous }
 
 /** Options of {@link openSqlite}. */
 export interface SqliteOptions {
@@ -46,15 +52,10 @@ export interface SqliteOptions {
  * Call `migrateToLatest` (or let `createParley` do it) before use.
  */
 export function openSqlite(options: SqliteOptions): ParleyDatabase {
-  const synchronous = options.synchronous ?? 'FULL'
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000
-  checkOptions(options.filename, synchronous, busyTimeoutMs)
+  const session = sqliteSession('openSqlite', options)
 
   const opened = openFile(options.filename)
-  opened.pragma('journal_mode = WAL')
-  opened.pragma(`synchronous = ${synchronous}`)
-  opened.pragma(`busy_timeout = ${busyTimeoutMs}`)
-  opened.pragma('foreign_keys = ON')
+  for (const pragma of sessionPragmas(session)) opened.pragma(pragma)
   const database = options.wrapDatabase?.(opened) ?? opened
 
   const kysely = new Kysely<ParleySchema>({
@@ -68,51 +69,9 @@ export function openSqlite(options: SqliteOptions): ParleyDatabase {
   }
 }
 
-function checkOptions(
-  filename: string,
-  synchronous: string,
-  busyTimeoutMs: number,
-): void {
-  if (typeof filename !== 'string' || filename === '') {
-    throw new TypeError(`openSqlite: filename must be a path, got ${filename}`)
-  }
-  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
-    throw new RangeError(
-      `openSqlite: synchronous must be FULL or NORMAL, got ${synchronous}`,
-    )
-  }
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
-    throw new RangeError(
-      `openSqlite: busyTimeoutMs must be a whole number >= 0, got ${busyTimeoutMs}`,
-    )
-  }
-}
-
 function openFile(filename: string): Database.Database {
   if (filename !== ':memory:') {
     mkdirSync(dirname(filename), { recursive: true })
   }
   return new Database(filename)
-}
-
-// Kysely's SQLite driver starts transactions with a plain BEGIN, which takes
-// the write lock only at the first write and can then fail with SQLITE_BUSY
-// instead of waiting. BEGIN IMMEDIATE waits (busy_timeout) up front. The
-// driver has one connection guarded by a mutex, so holding it here also
-// keeps every other query out of the transaction.
-async function immediateTransaction<T>(
-  kysely: Kysely<ParleySchema>,
-  work: (trx: Kysely<ParleySchema>) => Promise<T>,
-): Promise<T> {
-  return kysely.connection().execute(async (connection) => {
-    await sql`begin immediate`.execute(connection)
-    try {
-      const result = await work(connection)
-      await sql`commit`.execute(connection)
-      return result
-    } catch (error) {
-      await sql`rollback`.execute(connection).catch(() => undefined)
-      throw error
-    }
-  })
 }

@@ -10,6 +10,7 @@ export interface DeliveryStatusUpdate {
   readonly family: ChannelFamily
   /** The provider's id for the message, as returned when it was sent. */
   readonly providerMessageId: string
+  /** The state the provider reports. */
   readonly status: DeliveryStatus
   /** The provider's error code or reason, if it gave one. */
   readonly error?: string | null

@@ -92,18 +92,29 @@ export interface NormalizedMessage {
 
 /** A stored message as the API returns it. */
 export interface Message {
+  /** Parley's id: decimal digits, assigned in order. */
   readonly id: string
+  /** The id of the conversation it belongs to. */
   readonly conversationId: string
+  /** Whether Parley sent it or received it. */
   readonly direction: Direction
+  /** `sms`, `mms` or `email`. */
   readonly channel: Channel
+  /** The sender, as the client or provider gave it. */
   readonly from: string
+  /** The recipient, as the client or provider gave it. */
   readonly to: string
+  /** The email subject; `null` for SMS and MMS or when none was given. */
   readonly subject: string | null
+  /** The body, byte for byte. */
   readonly body: string
+  /** The body's start, cut on a grapheme boundary, HTML stripped. */
   readonly snippet: string
+  /** http(s) URLs of its media or attachments. */
   readonly attachments: readonly string[]
   /** UTC, ISO-8601 with milliseconds. */
   readonly timestamp: string
+  /** Where it is in its life. */
   readonly status: MessageStatus
 }
 
@@ -123,12 +134,17 @@ export interface MessageDetail extends Message {
 
 /** A conversation: two participants on one channel family. */
 export interface Conversation {
+  /** Parley's id: decimal digits, assigned in order. */
   readonly id: string
   /** `<family>:<a><-><b>`, participants sorted. */
   readonly key: string
+  /** The family its messages travel on. */
   readonly channel: ChannelFamily
+  /** The participant that sorts first, normalized (E.164, lower case). */
   readonly participantA: string
+  /** The participant that sorts second, normalized. */
   readonly participantB: string
+  /** How many messages it holds. */
   readonly messageCount: number
   /** The latest `timestamp` among its messages (UTC, milliseconds). */
   readonly lastActivityAt: string
@@ -136,9 +152,13 @@ export interface Conversation {
 
 /** One page of a list. */
 export interface Page<T> {
+  /** This page's items, in the list's order. */
   readonly items: readonly T[]
+  /** This page's number, from 1. */
   readonly page: number
+  /** The page size used (after defaults and clamping). */
   readonly pageSize: number
+  /** How many items the whole list holds. */
   readonly total: number
 }
 

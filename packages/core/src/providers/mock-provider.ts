@@ -36,7 +36,9 @@ export interface MockProviderOptions {
 
 /** The live settings of a mock provider. */
 export interface MockProviderSettings extends FaultRates {
+  /** Seed of the fault schedule now in use. */
   readonly seed: number
+  /** Seconds a simulated 429 asks the caller to wait. */
   readonly retryAfterSecs: number
 }
 
@@ -48,7 +50,9 @@ export interface MockProviderSettings extends FaultRates {
  * succeeds with a made-up id (`<name>-<message id>-<attempt>`).
  */
 export class MockProvider implements Provider {
+  /** {@inheritDoc Provider.name} */
   readonly name: string
+  /** {@inheritDoc Provider.family} */
   readonly family: ChannelFamily
   private current: MockProviderSettings
 
@@ -82,6 +86,7 @@ export class MockProvider implements Provider {
     return this.current
   }
 
+  /** Answers from the fault schedule: a failure, or success with an id. */
   async send(
     message: OutboundMessage,
     context: SendContext,

@@ -4,13 +4,17 @@ import type { Channel, ChannelFamily } from '../messages/types.js'
 export interface OutboundMessage {
   /** Parley's id for the message. */
   readonly id: string
+  /** `sms`, `mms` or `email`; one of the provider's family. */
   readonly channel: Channel
   /** Sender: E.164 or short code for phones, the address as given for email. */
   readonly from: string
   /** Recipient, in the same forms as `from`. */
   readonly to: string
+  /** The email subject, or `null` (SMS, MMS, or none given). */
   readonly subject: string | null
+  /** The body as the client sent it (HTML allowed for email). */
   readonly body: string
+  /** http(s) URLs of its media or attachments, possibly none. */
   readonly attachments: readonly string[]
   /** The client's timestamp, UTC ISO-8601. */
   readonly timestamp: string

@@ -103,9 +103,9 @@ interface SendGridAttachment {
  * API: one JSON `POST {baseUrl}/v3/mail/send` per attempt with a bearer
  * token. The body goes as `text/html`, byte for byte; the subject is the
  * message's or `defaultSubject`; attachments are fetched from their URLs
- * (see {@link fetchAttachment}) and sent as base64 content. 2xx with an
- * `X-Message-Id` is sent; 429 is rate limited; 408, 5xx and network
- * failures are transient; other answers are permanent.
+ * (public hosts only, size and time capped) and sent as base64 content.
+ * 2xx with an `X-Message-Id` is sent; 429 is rate limited; 408, 5xx and
+ * network failures are transient; other answers are permanent.
  *
  * @throws TypeError or RangeError naming the option that is wrong.
  *

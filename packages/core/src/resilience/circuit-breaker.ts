@@ -6,6 +6,7 @@ export interface CircuitBreakerOptions {
   readonly threshold: number
   /** How long it stays open before a trial call, in ms. */
   readonly openMs: number
+  /** The time source for the cool-down; tests pass a fake one. */
   readonly clock: Clock
   /** Called on every state change. Must not throw. */
   readonly onTransition?: (from: BreakerStateName, to: BreakerStateName) => void

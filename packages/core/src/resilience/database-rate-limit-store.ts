@@ -52,6 +52,7 @@ export class DatabaseRateLimitStore implements RateLimitStore {
     this.db = options.db
   }
 
+  /** {@inheritDoc RateLimitStore.take} */
   take(key: string, shape: BucketShape, now: number): Promise<BucketTake> {
     const take = bucketTake(key, shape, Math.floor(now), this.db.dialect)
     return this.db.dialect === 'postgres'

@@ -80,6 +80,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     return this.buckets.size
   }
 
+  /** {@inheritDoc RateLimitStore.take} */
   take(key: string, shape: BucketShape, now: number): Promise<BucketTake> {
     return Promise.resolve(this.takeFrom(key, shape, now))
   }

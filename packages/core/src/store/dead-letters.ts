@@ -7,6 +7,7 @@ export type QueueName = 'dispatch' | 'inbound'
 
 /** A job or event that failed for good. */
 export interface DeadLetter {
+  /** The queue it failed in: `dispatch` (outbound) or `inbound`. */
   readonly queue: QueueName
   /** The job's (dispatch) or event's (inbound) id; replay uses it. */
   readonly id: string
@@ -14,7 +15,9 @@ export interface DeadLetter {
   readonly messageId: string | null
   /** The provider's id of an inbound event. */
   readonly providerMessageId: string | null
+  /** Attempts made before it was given up. */
   readonly attempts: number
+  /** The last attempt's error, if one was recorded. */
   readonly lastError: string | null
   /** When it was dead-lettered (UTC, milliseconds). */
   readonly failedAt: string

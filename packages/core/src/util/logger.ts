@@ -6,9 +6,13 @@ export type LogFields = Readonly<Record<string, unknown>>
  * Core never writes to the console; without a logger it is silent.
  */
 export interface Logger {
+  /** Detail for following one job, e.g. `dispatch.attempt_started`. */
   debug(event: string, fields?: LogFields): void
+  /** A normal event worth a line, e.g. `postgres.listening`. */
   info(event: string, fields?: LogFields): void
+  /** Something to look at, e.g. `provider.breaker_transition`. */
   warn(event: string, fields?: LogFields): void
+  /** A failure, e.g. `events.listener_failed`. */
   error(event: string, fields?: LogFields): void
 }
 

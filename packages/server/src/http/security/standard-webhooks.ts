@@ -23,7 +23,7 @@ export const STANDARD_WEBHOOK_HEADERS = Object.freeze({
 
 /** What {@link verifyStandardWebhook} needs. */
 export interface VerifyStandardWebhookOptions {
-  /** `WEBHOOK_EMAIL_SECRET`; see {@link standardWebhookKey}. */
+  /** `WEBHOOK_EMAIL_SECRET`; see `standardWebhookKey`. */
   readonly secret: string
   /** The request headers (`request.headers`). */
   readonly headers: HeaderBag
@@ -42,7 +42,7 @@ export interface VerifyStandardWebhookOptions {
 
 /** What {@link signStandardWebhook} needs. */
 export interface SignStandardWebhookOptions {
-  /** The secret to sign with; see {@link standardWebhookKey}. */
+  /** The secret to sign with; see `standardWebhookKey`. */
   readonly secret: string
   /** The body to send, exactly as it will be sent. */
   readonly rawBody: Uint8Array | string
@@ -71,7 +71,7 @@ const BASE64 =
  * long a captured request can be replayed. Comparisons are constant-time.
  *
  * @throws RangeError when the secret or the tolerance is invalid (check the
- *   secret once at start with {@link standardWebhookKey}).
+ *   secret once at start with `standardWebhookKey`).
  */
 export function verifyStandardWebhook(
   options: VerifyStandardWebhookOptions,
