@@ -8,7 +8,12 @@
  *   [--connections n]
  */
 import { intOption, parseOptions } from './lib/options.mjs'
-import { memoryOf, runLoad, startServerProcess } from './lib/processes.mjs'
+import {
+  cpuTimeOf,
+  memoryOf,
+  runLoad,
+  startServerProcess,
+} from './lib/processes.mjs'
 import { round, saveResult } from './lib/results.mjs'
 import { scratchDir, startParley } from './lib/parley-server.mjs'
 
@@ -22,9 +27,10 @@ const memorySenders = options.tiny ? 300 : 100_000
 const dir = scratchDir('accept')
 
 // Each server gets a warm-up, then the timed run; senders never repeat.
-async function measure(url, firstSender, idempotency) {
+async function measure({ url, pid }, firstSender, idempotency) {
   const warm =
     warmupSec > 0 ? await warmUp(url, firstSender, idempotency) : undefined
+  const cpuBefore = cpuTimeOf(pid)
   const load = await runLoad({
     url,
     path: PATH,
@@ -34,8 +40,13 @@ async function measure(url, firstSender, idempotency) {
     firstSender: firstSender + 1_000_000,
     idempotency,
   })
+  const cpuUs = ((cpuTimeOf(pid) - cpuBefore) * 1000) / load.ok
   // Every sender the server has seen so far, warm-up included.
-  return { ...load, senders: load.senders + (warm?.senders ?? 0) }
+  return {
+    ...load,
+    cpu_us: cpuUs,
+    senders: load.senders + (warm?.senders ?? 0),
+  }
 }
 
 function warmUp(url, firstSender, idempotency) {
@@ -55,6 +66,7 @@ function row(setup, load, bareRps, memory) {
     setup,
     'req/s': Math.round(load.rps),
     'of bare': round(load.rps / bareRps),
+    'server CPU us/req': Math.round(load.cpu_us),
     'p50 ms': load.latency_p50_ms,
     'p99 ms': load.latency_p99_ms,
     'non-2xx': load.non2xx + load.errors + load.timeouts,
@@ -65,7 +77,7 @@ function row(setup, load, bareRps, memory) {
 async function bare() {
   const server = await startServerProcess({ script: 'bench/bare-server.mjs' })
   try {
-    const load = await measure(server.url, 0, false)
+    const load = await measure(server, 0, false)
     return { load, memory: memoryOf(server.pid) }
   } finally {
     await server.stop()
@@ -78,7 +90,7 @@ async function bare() {
 async function parley(name, env, idempotency, fillSenders) {
   const server = await startParley({ dir, name, env })
   try {
-    const load = await measure(server.url, 0, idempotency)
+    const load = await measure(server, 0, idempotency)
     const memory = memoryOf(server.pid)
     if (!fillSenders) return { load, memory }
     const seen = load.senders
