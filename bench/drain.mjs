@@ -6,7 +6,7 @@
  * hand with better-sqlite3 (same schema, pragmas and batch size).
  *
  * Usage: node bench/drain.mjs [--tiny] [--out dir] [--events n]
- *   [--batch 100,1000] [--postgres yes|no]
+ *   [--pg-events n] [--batch 100,1000] [--postgres yes|no]
  */
 import { copyFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -23,6 +23,12 @@ import { webhookBody } from './lib/traffic.mjs'
 
 const options = parseOptions()
 const events = intOption(options, 'events', options.tiny ? 1_000 : 100_000)
+// Postgres threads each event with a round trip per statement: 100,000
+// events would take minutes per batch size. The rate needs fewer.
+const pgEvents = Math.min(
+  events,
+  intOption(options, 'pg-events', options.tiny ? 1_000 : 20_000),
+)
 const batches = intListOption(
   options,
   'batch',
@@ -60,7 +66,7 @@ async function loadTemplate() {
 
 // Starts the workers on `db` (already loaded) and resolves the seconds
 // until every event is threaded.
-async function timeParleyDrain(db, batchSize) {
+async function timeParleyDrain(db, batchSize, count) {
   const parley = await createParley({
     db,
     providers: [],
@@ -68,7 +74,7 @@ async function timeParleyDrain(db, batchSize) {
   })
   const started = performance.now()
   await parley.start()
-  while (parley.metrics.snapshot().worker_processed < events) await sleep(5)
+  while (parley.metrics.snapshot().worker_processed < count) await sleep(5)
   const seconds = (performance.now() - started) / 1000
   await parley.stop()
   await db.close()
@@ -81,6 +87,7 @@ async function sqliteRuns(template, batchSize) {
   const parleySeconds = await timeParleyDrain(
     openSqlite({ filename: parleyFile }),
     batchSize,
+    events,
   )
   const handFile = join(dir, `hand-${batchSize}.db`)
   copyFileSync(template, handFile)
@@ -91,17 +98,31 @@ async function sqliteRuns(template, batchSize) {
   const parleyRate = events / parleySeconds
   const handRate = events / hand.seconds
   return [
-    row('SQLite', 'Parley inbound worker', batchSize, parleyRate, handRate),
-    row('SQLite', 'better-sqlite3 by hand', batchSize, handRate, handRate),
+    row(
+      'SQLite',
+      'Parley inbound worker',
+      batchSize,
+      events,
+      parleyRate,
+      handRate,
+    ),
+    row(
+      'SQLite',
+      'better-sqlite3 by hand',
+      batchSize,
+      events,
+      handRate,
+      handRate,
+    ),
   ]
 }
 
-function row(database, drainer, batchSize, rate, handRate) {
+function row(database, drainer, batchSize, count, rate, handRate) {
   return {
     database,
     drainer,
     batch: batchSize,
-    events,
+    events: count,
     'events/s': Math.round(rate),
     'of hand-written': handRate === undefined ? '' : round(rate / handRate),
   }
@@ -115,8 +136,14 @@ async function postgresRun(template, batchSize) {
     const parley = await createParley({ db, providers: [] })
     await parley.stop()
     await copyEvents(template, db)
-    const seconds = await timeParleyDrain(db, batchSize)
-    return row('Postgres', 'Parley inbound worker', batchSize, events / seconds)
+    const seconds = await timeParleyDrain(db, batchSize, pgEvents)
+    return row(
+      'Postgres',
+      'Parley inbound worker',
+      batchSize,
+      pgEvents,
+      pgEvents / seconds,
+    )
   } finally {
     await database.drop()
   }
@@ -136,6 +163,7 @@ async function copyEvents(template, db) {
       'updated_at',
     ])
     .orderBy('id')
+    .limit(pgEvents)
     .execute()
   await source.close()
   for (let first = 0; first < rows.length; first += 1000) {
@@ -160,7 +188,13 @@ if (problem === undefined) {
   process.stdout.write(`Postgres drain skipped: ${problem}\n`)
 }
 saveResult(options.out, 'drain', {
-  settings: { events, conversations, batches, synchronous: 'FULL' },
+  settings: {
+    events,
+    postgres_events: pgEvents,
+    conversations,
+    batches,
+    synchronous: 'FULL',
+  },
   postgres: problem ?? 'measured',
   rows,
 })

@@ -4,7 +4,7 @@
  * the tables of docs/benchmarks.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus, totalmem } from 'node:os'
+import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 
 /** What machine and runtime produced a result. */
@@ -16,6 +16,8 @@ export function machine() {
     memory_gib: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
+    // Other work on the machine while measuring (1-minute average).
+    load_average: Math.round(loadavg()[0] * 10) / 10,
   }
 }
 
