@@ -43,10 +43,14 @@ function machineSection() {
     .filter(Boolean)
     .map((result) => result.finished_at)
     .sort()
+  const loads = Object.values(found)
+    .filter((result) => result?.machine.load_average !== undefined)
+    .map((result) => `${result.benchmark} ${result.machine.load_average}`)
   return [
     `- CPU: ${m.cpu}, ${m.cores} cores (shared with other work while measured)`,
     `- Memory: ${m.memory_gib} GiB; Node ${m.node}; ${m.platform}`,
     `- Run: ${finished[0]} to ${finished.at(-1)}`,
+    `- Load average (1 min) at the end of each benchmark: ${loads.join(', ')}`,
   ].join('\n')
 }
 
