@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import * as prettier from 'prettier'
 import { ROOT, parseOptions } from './lib/options.mjs'
 import { formatTable, round } from './lib/results.mjs'
 
@@ -171,5 +172,8 @@ for (const [name, body] of Object.entries(sections)) {
   }
   page = `${page.slice(0, start + open.length)}\n\n${body}\n\n${page.slice(end)}`
 }
-writeFileSync(docs, page)
+// Formatted as the rest of the repository, so that a fresh run leaves the
+// page as `prettier --check` wants it.
+const style = (await prettier.resolveConfig(docs)) ?? {}
+writeFileSync(docs, await prettier.format(page, { ...style, filepath: docs }))
 process.stdout.write(`updated ${docs}\n`)
