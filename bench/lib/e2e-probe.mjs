@@ -94,30 +94,24 @@ function watcher() {
            where id > ? and direction = 'outbound' and status = 'sent'
            order by id`,
         )
-  let after = 0
-  // For sends, rows become `sent` out of id order: look again from the
-  // oldest id not seen yet.
-  const pendingIds = new Set()
+  // Every message row from here on is this probe's: for sends, ids are
+  // contiguous, and `after` only moves past an id once it was measured (a
+  // row can turn `sent` before its 202 reaches the probe).
+  let after = db
+    .prepare('select coalesce(max(id), 0) as id from messages')
+    .get().id
+  const measuredIds = new Set()
   return () => {
     const now = performance.now()
     for (const row of query.all(after)) {
       const sent = sentAt.get(row.key)
-      if (sent === undefined) {
-        if (job.kind === 'send') pendingIds.add(row.id)
-        continue
-      }
+      if (sent === undefined) continue
       sentAt.delete(row.key)
       latencies.push(now - sent)
-      if (job.kind === 'webhook') after = Math.max(after, row.id)
+      measuredIds.add(row.id)
     }
-    if (job.kind === 'send') after = lowestUnseen(after)
+    while (measuredIds.delete(after + 1)) after += 1
   }
-}
-
-function lowestUnseen(after) {
-  let lowest = Infinity
-  for (const key of sentAt.keys()) lowest = Math.min(lowest, Number(key))
-  return Number.isFinite(lowest) ? lowest - 1 : after
 }
 
 const poll = watcher()
