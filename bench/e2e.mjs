@@ -41,6 +41,7 @@ const row = (what, result) => ({
   'rate /s': result.rate,
   requests: result.sent,
   failed: result.failures,
+  measured: result.measured,
   'p50 ms': result.p50_ms,
   'p99 ms': result.p99_ms,
   'max ms': result.max_ms,
