@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { Kysely, SqliteDialect } from 'kysely'
+import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
 import type { ParleyDatabase } from '@parley/core'
 import type { ParleySchema } from './store/schema.js'
 import {
@@ -59,13 +59,37 @@ export function openSqlite(options: SqliteOptions): ParleyDatabase {
   const database = options.wrapDatabase?.(opened) ?? opened
 
   const kysely = new Kysely<ParleySchema>({
-    dialect: new SqliteDialect({ database }),
+    dialect: new SqliteDialect({ database: withStatementCache(database) }),
   })
   return {
     dialect: 'sqlite',
     kysely,
     writeTransaction: (work) => immediateTransaction(kysely, work),
     close: () => kysely.destroy(),
+  }
+}
+
+// Kysely's driver prepares every query it runs, and compiling the same SQL
+// text again on each request was the largest avoidable cost of the accept
+// path (docs/benchmarks.md). Prepared statements are kept by their text,
+// the least recently used dropped past STATEMENT_CACHE_SIZE; a statement
+// still iterating (a streamed query) is never handed out twice.
+const STATEMENT_CACHE_SIZE = 256
+
+function withStatementCache(database: Database.Database): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>()
+  return {
+    close: () => database.close(),
+    prepare: (text) => {
+      const cached = cache.get(text)
+      cache.delete(text)
+      const statement = cached && !cached.busy ? cached : database.prepare(text)
+      cache.set(text, statement)
+      if (cache.size > STATEMENT_CACHE_SIZE) {
+        cache.delete(cache.keys().next().value as string)
+      }
+      return statement
+    },
   }
 }
 

@@ -188,14 +188,14 @@ describe(`InboundWorker on ${DIALECT_LABEL}`, () => {
       })
     })
 
-    it('processes a batch in one write transaction', async () => {
+    it('claims and threads a batch in one write transaction', async () => {
       for (const id of ['SM-1', 'SM-2', 'SM-3', 'SM-4']) await receiveSms(id)
       const before = h.db.calls
 
       await h.inboundWorker().step()
 
-      // One to claim, one to thread the whole batch.
-      expect(h.db.calls - before).toBe(2)
+      expect(h.db.calls - before).toBe(1)
+      expect((await rowCounts(h.db)).messages).toBe(4)
     })
 
     it('claims an event again once the lease of a crashed worker expires', async () => {
@@ -228,9 +228,11 @@ describe(`InboundWorker on ${DIALECT_LABEL}`, () => {
       await receiveSms('SM-1')
       const before = h.db.calls
       h.db.before = async (call) => {
-        // The first call claims; before the second threads the batch,
-        // another worker takes the event over.
-        if (call === before + 2) {
+        // The batch fails, so the event is claimed again on its own (the
+        // second call); before the third threads it, another worker takes
+        // the event over.
+        if (call === before + 1) throw new Error('database unavailable')
+        if (call === before + 3) {
           await h.db.kysely
             .updateTable('inbound_events')
             .set({ claim_token: 'inbound:other' })
@@ -412,9 +414,10 @@ describe(`InboundWorker on ${DIALECT_LABEL}`, () => {
       await receiveSms('SM-1')
       await receiveSms('SM-2', { from: '+12025550199' })
       const before = h.db.calls
-      // Transactions in order: claim, the batch, event 1 alone, its dead
-      // letter, event 2 alone, its dead letter. Fail every threading one.
-      const threading = new Set([before + 2, before + 3, before + 5])
+      // Transactions in order: the batch (claim and threading), the claim
+      // alone, event 1 alone, its dead letter, event 2 alone, its dead
+      // letter. Fail every threading one.
+      const threading = new Set([before + 1, before + 3, before + 5])
       h.db.before = (call) => {
         if (threading.has(call)) throw new Error('database unavailable')
       }
