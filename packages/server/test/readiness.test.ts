@@ -159,28 +159,55 @@ interface FaultSwitch {
   failing: boolean
 }
 
-// Every statement prepared while `failing` throws SQLite's I/O error.
+// Every statement run while `failing` throws SQLite's I/O error, whenever
+// it was prepared (the adapter keeps prepared statements for reuse).
 // Rollbacks still work, as SQLite itself rolls back after an I/O error.
 function failingOnDemand(
   database: Database.Database,
   faults: FaultSwitch,
 ): Database.Database {
+  const fail = (source: string) => {
+    if (faults.failing && !/^\s*rollback/i.test(source)) {
+      throw Object.assign(new Error('disk I/O error'), {
+        code: 'SQLITE_IOERR',
+      })
+    }
+  }
   return new Proxy(database, {
     get(target, property) {
       if (property === 'prepare') {
         return (source: string) => {
-          if (faults.failing && !/^\s*rollback/i.test(source)) {
-            throw Object.assign(new Error('disk I/O error'), {
-              code: 'SQLITE_IOERR',
-            })
-          }
-          return target.prepare(source)
+          fail(source)
+          return failingStatement(target.prepare(source), source, fail)
         }
       }
-      const value = Reflect.get(target, property, target) as unknown
-      return typeof value === 'function' ? value.bind(target) : value
+      return bound(target, property)
     },
   })
+}
+
+const RUNS = new Set<PropertyKey>(['run', 'get', 'all', 'iterate'])
+
+function failingStatement(
+  statement: Database.Statement,
+  source: string,
+  fail: (source: string) => void,
+): Database.Statement {
+  return new Proxy(statement, {
+    get(target, property) {
+      const value = bound(target, property)
+      if (!RUNS.has(property) || typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        fail(source)
+        return (value as (...a: unknown[]) => unknown)(...args)
+      }
+    },
+  })
+}
+
+function bound(target: object, property: PropertyKey): unknown {
+  const value = Reflect.get(target, property, target) as unknown
+  return typeof value === 'function' ? value.bind(target) : value
 }
 
 describe('readiness on SQLite with a failing driver', () => {
