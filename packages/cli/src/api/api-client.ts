@@ -110,7 +110,9 @@ export class ApiClient {
    * when no answer came: `ServerUnreachableError` or `ServerTimeoutError`.
    */
   async exchange(path: string, request: RawRequest): Promise<RawResponse> {
-    const { body, headers, ...rest } = request
+    const { body, headers = {}, ...rest } = request
+    // Never `headers: undefined`: ky would drop the client's own headers
+    // (the Authorization among them) instead of keeping them.
     const options: Options =
       body === undefined
         ? { ...rest, headers }
@@ -143,7 +145,7 @@ export class ApiClient {
 
   async #fetch(path: string, options: Options): Promise<Response> {
     try {
-      return await this.#http(path, options)
+      return await this.#http(path, withoutUndefined(options))
     } catch (error) {
       if (isTimeoutError(error)) {
         throw new ServerTimeoutError(this.#url, this.#timeoutMs)
@@ -168,6 +170,14 @@ export class ApiClient {
       retryAfterSeconds(response.headers),
     )
   }
+}
+
+// ky treats an option given as `undefined` as set: `headers: undefined`
+// replaces the instance's headers. Every request goes through here.
+function withoutUndefined(options: Options): Options {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, value]) => value !== undefined),
+  ) as Options
 }
 
 /**
