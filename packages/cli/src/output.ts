@@ -19,6 +19,8 @@ export interface CliOutput {
    * environment variable, else 80 columns.
    */
   readonly columns?: number | undefined
+  /** The width of standard error in columns, when it is a terminal. */
+  readonly errColumns?: number | undefined
   /**
    * True when standard output is a terminal: output may then be coloured
    * and `metrics --watch` redraws in place.
@@ -39,6 +41,9 @@ export const processOutput: CliOutput = {
   err: (text) => void process.stderr.write(text),
   get columns() {
     return process.stdout.isTTY ? process.stdout.columns : undefined
+  },
+  get errColumns() {
+    return process.stderr.isTTY ? process.stderr.columns : undefined
   },
   get outIsTerminal() {
     return process.stdout.isTTY === true

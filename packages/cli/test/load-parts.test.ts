@@ -124,3 +124,57 @@ describe('ProgressReporter', () => {
     ])
   })
 })
+
+describe('ProgressReporter on a narrow terminal', () => {
+  const visible = (text: string) =>
+    text.replace(/\r|\u001b\[[0-9;]*[mK]/g, '').replace(/\n$/, '')
+
+  it('fits every redraw to the terminal width, shrinking the bar first', () => {
+    for (const columns of [20, 40, 60, 72, 100]) {
+      const writes: string[] = []
+      let now = 0
+      const reporter = new ProgressReporter({
+        write: (text) => void writes.push(text),
+        terminal: true,
+        colors: errColors({ out() {}, err() {}, errIsTerminal: true }),
+        now: () => now,
+        columns: () => columns,
+      })
+      const tally = new RequestTally()
+      reporter.begin()
+      for (let done = 1; done <= 50; done += 1) {
+        now = done * 1000
+        tally.finished = done
+        tally.accepted = done - 1
+        tally.noAnswer = 1
+        reporter.requests(tally, 99_999_999)
+      }
+      reporter.finishRequests(tally, 99_999_999)
+
+      for (const text of writes) {
+        expect(visible(text).length, `${columns}: ${text}`).toBeLessThan(
+          columns,
+        )
+      }
+    }
+  })
+
+  it('counts unanswered requests apart from rejected ones', () => {
+    const lines: string[] = []
+    const reporter = new ProgressReporter({
+      write: (text) => void lines.push(text),
+      terminal: false,
+      colors: errColors({ out() {}, err() {} }),
+      now: () => 1000,
+    })
+    const tally = new RequestTally()
+    tally.finished = 10
+    tally.accepted = 5
+    tally.rejectedByStatus.set(400, 2)
+    tally.noAnswer = 3
+
+    reporter.finishRequests(tally, 10)
+
+    expect(lines[0]).toContain('5 accepted, 2 rejected, 3 no answer,')
+  })
+})

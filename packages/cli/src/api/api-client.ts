@@ -34,6 +34,8 @@ export interface RawResponse {
   status: number
   /** The parsed JSON body; `undefined` when the body is not JSON. */
   body: unknown
+  /** The body as text, such as the Prometheus form of `/metrics`. */
+  text: string
   headers: Headers
 }
 
@@ -122,9 +124,11 @@ export class ApiClient {
             headers: { 'content-type': 'application/json', ...headers },
           }
     const response = await this.#fetch(path, options)
+    const text = await response.text()
     return {
       status: response.status,
-      body: await readJson(response),
+      body: parseJson(text),
+      text,
       headers: response.headers,
     }
   }
@@ -201,7 +205,10 @@ function requestHeaders(options: ApiClientOptions): Record<string, string> {
 }
 
 async function readJson(response: Response): Promise<unknown> {
-  const text = await response.text()
+  return parseJson(await response.text())
+}
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown
   } catch {

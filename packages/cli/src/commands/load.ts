@@ -137,7 +137,7 @@ async function load(options: LoadOptions, output: CliOutput): Promise<void> {
         ? formatJson(summary)
         : formatLoadSummary(summary, outColors(output)),
     )
-    failUnlessClean(summary)
+    failUnlessClean(summary, progress)
   } finally {
     run.stop.dispose()
   }
@@ -154,6 +154,7 @@ function startRun(
     terminal: output.errIsTerminal === true,
     colors: errColors(output),
     now,
+    columns: () => output.errColumns,
   })
   return { options, client, stop: stopSignal(), reporter, now }
 }
@@ -238,7 +239,11 @@ async function readMetrics(
  * was rejected or went unanswered, the server did not handle everything in
  * time, or Ctrl-C cut it short.
  */
-function failUnlessClean(summary: LoadSummary): void {
+function failUnlessClean(
+  summary: LoadSummary,
+  progress: ServerProgress | undefined,
+): void {
+  if (progress?.failure !== undefined) throw progress.failure
   const { requests, server } = summary
   const limited = requests.rejected_by_status['429'] ?? 0
   if (limited > 0) {
@@ -276,7 +281,11 @@ function failUnlessClean(summary: LoadSummary): void {
         `--wait-timeout: dispatched ${server.dispatch.done} of ` +
         `${server.dispatch.expected}, threaded ${server.threading.done} of ` +
         `${server.threading.expected}; see \`parley metrics\` and ` +
-        '`parley dead-letters`',
+        '`parley dead-letters`' +
+        (server.polls_throttled === 0
+          ? ''
+          : ` (${server.polls_throttled} of the CLI's own status reads got ` +
+            '429: raise API_RATE_LIMIT_PER_IP_PER_MIN or --wait-timeout)'),
     )
   }
 }

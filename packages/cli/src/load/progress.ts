@@ -16,6 +16,12 @@ export interface ProgressOptions {
   now: () => number
   /** @default 100 on a terminal, 1000 otherwise */
   intervalMs?: number
+  /**
+   * The terminal's width in columns, read at each redraw (it may change):
+   * the line is cut to fit, since a wrapped line cannot be redrawn in place.
+   * Unknown: the line is not cut.
+   */
+  columns?: () => number | undefined
 }
 
 const barWidth = 30
@@ -85,13 +91,19 @@ export class ProgressReporter {
   #requestsLine(tally: RequestTally, count: number): string {
     const seconds = this.#elapsedSeconds()
     const rate = seconds > 0 ? tally.finished / seconds : 0
-    const failed = tally.rejected + tally.noAnswer
     const { colors } = this.#options
-    const failures =
-      failed === 0 ? '0 rejected' : colors.red(`${failed} rejected`)
+    const rejected =
+      tally.rejected === 0
+        ? '0 rejected'
+        : colors.red(`${tally.rejected} rejected`)
+    const unanswered =
+      tally.noAnswer === 0
+        ? ''
+        : `, ${colors.red(`${tally.noAnswer} no answer`)}`
     return (
       `requests ${tally.finished}/${count}, ${tally.accepted} accepted, ` +
-      `${failures}, ${rate.toFixed(0)} req/s, ${seconds.toFixed(1)} s`
+      `${rejected}${unanswered}, ${rate.toFixed(0)} req/s, ` +
+      `${seconds.toFixed(1)} s`
     )
   }
 
@@ -111,12 +123,46 @@ export class ProgressReporter {
       write(`${line}\n`)
       return
     }
-    const filled = Math.round(Math.min(1, Math.max(0, share)) * barWidth)
-    const bar =
-      colors.green('█'.repeat(filled)) +
-      colors.dim('░'.repeat(barWidth - filled))
+    const columns = this.#options.columns?.() ?? Infinity
     const percent = `${Math.floor(share * 100)}%`.padStart(4)
+    // The bar shrinks (or goes) before the text is cut; one column stays
+    // free, as some terminals wrap when the last one is written.
+    const room = columns - 1
+    const visible = stripEscapes(line).length
+    const width = Math.min(barWidth, room - visible - percent.length - 2)
+    const filled = Math.round(Math.min(1, Math.max(0, share)) * width)
+    const bar =
+      width < 10
+        ? ''
+        : colors.green('█'.repeat(filled)) +
+          colors.dim('░'.repeat(width - filled)) +
+          ' '
+    const text = fitColumns(
+      `${percent} ${line}`,
+      room - (bar === '' ? 0 : width + 1),
+    )
     // Carriage return and erase-line redraw the line in place.
-    write(`\r\u001b[2K${bar} ${percent} ${line}`)
+    write(`\r\u001b[2K${bar}${text}`)
   }
+}
+
+// Cuts text with colour escapes to `columns` visible characters (the line
+// is ASCII but for its escapes), keeping the escapes and resetting colour.
+function fitColumns(text: string, columns: number): string {
+  let visible = 0
+  let result = ''
+  for (const part of text.split(/(\u001b\[[0-9;]*m)/)) {
+    if (part.startsWith('\u001b[')) {
+      result += part
+      continue
+    }
+    const kept = part.slice(0, Math.max(0, columns - visible))
+    visible += kept.length
+    result += kept
+  }
+  return visible < stripEscapes(text).length ? `${result}\u001b[0m` : result
+}
+
+function stripEscapes(text: string): string {
+  return text.replace(/\u001b\[[0-9;]*m/g, '')
 }

@@ -45,6 +45,15 @@ export interface LoadSummary {
     elapsed_ms: number | null
     /** From the last answer until all was found handled. */
     after_last_answer_ms: number | null
+    /**
+     * True when the server's queues were found empty (so every accepted
+     * request was handled) before every status was read.
+     */
+    queues_drained: boolean
+    /** Polls refused with 429: the CLI's own reads, not the load's. */
+    polls_throttled: number
+    /** Why the wait ended early (the server went away...), else `null`. */
+    wait_error: string | null
   } | null
   /** How much each server counter moved during the run; `null` if unread. */
   counters: Record<string, number> | null
@@ -96,21 +105,28 @@ function summarizeServer(input: SummaryInput): LoadSummary['server'] {
   const { progress, tally } = input
   if (progress === undefined) return null
   const doneAt = progress.doneAtMs
+  const drained = progress.drainedAtMs !== undefined
+  const statuses = Object.fromEntries(progress.dispatchStatuses)
+  const unread = progress.dispatchExpected - progress.dispatchDone
+  if (drained && unread > 0) statuses.unread = unread
   return {
     complete: progress.complete,
     dispatch: {
       expected: progress.dispatchExpected,
-      done: progress.dispatchDone,
-      statuses: Object.fromEntries(progress.dispatchStatuses),
+      done: drained ? progress.dispatchExpected : progress.dispatchDone,
+      statuses,
     },
     threading: {
       expected: progress.threadExpected,
-      done: progress.threadDone,
+      done: drained ? progress.threadExpected : progress.threadDone,
     },
     elapsed_ms:
       doneAt === undefined ? null : round(doneAt - (tally.firstStartMs ?? 0)),
     after_last_answer_ms:
       doneAt === undefined ? null : round(doneAt - (tally.lastFinishMs ?? 0)),
+    queues_drained: drained && !progress.allRead,
+    polls_throttled: progress.pollsThrottled,
+    wait_error: progress.failure?.message ?? null,
   }
 }
 
@@ -247,7 +263,13 @@ function serverLines(
     .join(', ')
   const done =
     server.elapsed_ms === null
-      ? { value: 'not all handled before the wait ended', style: colors.red }
+      ? {
+          value:
+            server.wait_error === null
+              ? 'not all handled before the wait ended'
+              : 'unknown: the wait ended early (see the error)',
+          style: colors.red,
+        }
       : {
           value:
             `${(server.elapsed_ms / 1000).toFixed(2)} s after the first ` +
@@ -266,5 +288,31 @@ function serverLines(
       value: `${server.threading.done} of ${server.threading.expected}`,
     },
     { label: 'all handled', ...done },
+    ...pollingLines(server, colors),
   ]
+}
+
+// Why the statuses may be partial or the wait slow: the CLI's own reads
+// were refused (they share the client's rate limit with the load).
+function pollingLines(
+  server: NonNullable<LoadSummary['server']>,
+  colors: Colors,
+): KeyValue[] {
+  const lines: KeyValue[] = []
+  if (server.queues_drained) {
+    lines.push({
+      label: 'found by',
+      value: "the server's queue gauges (empty); statuses read in part",
+    })
+  }
+  if (server.polls_throttled > 0) {
+    lines.push({
+      label: 'polling',
+      value:
+        `${server.polls_throttled} of the CLI's own reads got 429 ` +
+        '(its rate limit, not the load)',
+      style: colors.yellow,
+    })
+  }
+  return lines
 }
