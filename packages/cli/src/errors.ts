@@ -1,4 +1,5 @@
 import { toPrintable } from './format/printable.js'
+import { redactUrl } from './format/redact-url.js'
 
 /** One entry of a validation error's `details`: the field and what is wrong. */
 export interface ErrorDetail {
@@ -80,7 +81,7 @@ export class ServerUnreachableError extends CliError {
     const why = reason === undefined ? '' : ` (${toPrintable(reason)})`
     super(
       'server_unreachable',
-      `no Parley server answers at ${url}${why} — start one with ` +
+      `no Parley server answers at ${redactUrl(url)}${why} — start one with ` +
         '`parley serve` or pass --url',
     )
   }
@@ -97,7 +98,7 @@ export class ServerTimeoutError extends CliError {
   ) {
     super(
       'server_timeout',
-      `the server at ${url} did not answer within ${timeoutMs / 1000} s — ` +
+      `the server at ${redactUrl(url)} did not answer within ${timeoutMs / 1000} s — ` +
         'it may be overloaded or stuck: check its logs and `parley metrics`',
     )
   }
@@ -115,7 +116,7 @@ export class UnexpectedResponseError extends CliError {
   ) {
     super(
       'unexpected_response',
-      `unexpected answer from ${url} (HTTP ${status}): ${toPrintable(reason)}` +
+      `unexpected answer from ${redactUrl(url)} (HTTP ${status}): ${toPrintable(reason)}` +
         ' — is it a Parley server?',
     )
   }

@@ -5,6 +5,7 @@ import type { MetricsBody } from '../api/types.js'
 import { signWebhook } from '../api/webhook-signing.js'
 import { CliError } from '../errors.js'
 import { formatJson } from '../format/json.js'
+import { redactUrl } from '../format/redact-url.js'
 import { awaitServer, type ServerProgress } from '../load/await-server.js'
 import { ProgressReporter } from '../load/progress.js'
 import {
@@ -121,7 +122,7 @@ async function load(options: LoadOptions, output: CliOutput): Promise<void> {
         ? await runAwait(run, tally, since)
         : undefined
     const summary = summarizeLoad({
-      url: options.url,
+      url: redactUrl(options.url),
       traffic: options.traffic,
       count: options.count,
       concurrency: options.concurrency,

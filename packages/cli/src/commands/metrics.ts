@@ -4,6 +4,7 @@ import type { ApiClient } from '../api/api-client.js'
 import type { MetricsBody } from '../api/types.js'
 import { UnexpectedResponseError } from '../errors.js'
 import { formatJson } from '../format/json.js'
+import { redactUrl } from '../format/redact-url.js'
 import { formatMetricsReport } from '../format/metrics-report.js'
 import { outColors, type CliOutput } from '../output.js'
 import {
@@ -73,7 +74,7 @@ async function showMetrics(
     options.json
       ? formatJson(current)
       : formatMetricsReport({
-          url: options.url,
+          url: redactUrl(options.url),
           current,
           colors: outColors(output),
         }),
@@ -94,7 +95,7 @@ async function watchMetrics(
     while (!stop.stopped) {
       const current = await readMetrics(client, options.url)
       const report = formatMetricsReport({
-        url: options.url,
+        url: redactUrl(options.url),
         current,
         previous,
         colors: outColors(output),

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander'
 import { CliError } from '../errors.js'
 import { formatJson } from '../format/json.js'
 import { toPrintable } from '../format/printable.js'
+import { redactCredentials, redactUrl } from '../format/redact-url.js'
 import { outColors, type CliOutput } from '../output.js'
 import { example } from './help-text.js'
 import { loadServer } from './server-module.js'
@@ -86,7 +87,7 @@ async function readStorage(databaseUrl: string): Promise<StorageConfig> {
     if (!(error instanceof ConfigError)) throw error
     throw new CliError(
       'bad_configuration',
-      `bad --database-url (${error.message})`,
+      `bad --database-url (${redactCredentials(error.message, databaseUrl)})`,
     )
   }
 }
@@ -97,7 +98,7 @@ async function applyMigrations(storage: StorageConfig): Promise<string[]> {
   try {
     return await migrateToLatest(db)
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error)
+    const reason = reasonOf(error, storage)
     throw new CliError(
       'migration_failed',
       `cannot migrate ${describeDatabase(storage)}: ${reason}`,
@@ -121,7 +122,7 @@ async function openDatabase(storage: StorageConfig) {
       poolMax: 1,
     })
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error)
+    const reason = reasonOf(error, storage)
     throw new CliError(
       'migration_failed',
       `cannot open ${describeDatabase(storage)}: ${reason}`,
@@ -132,14 +133,20 @@ async function openDatabase(storage: StorageConfig) {
   }
 }
 
-/** The database, named without its password. */
+/** The database, named without its credentials. */
 function describeDatabase(storage: StorageConfig): string {
   if (storage.kind === 'sqlite') return storage.filename
-  const url = new URL(storage.connectionString)
-  if (url.password !== '') url.password = '***'
   const schema =
     storage.schema === undefined ? '' : ` (schema ${storage.schema})`
-  return `${url.toString()}${schema}`
+  return `${redactUrl(storage.connectionString)}${schema}`
+}
+
+// A driver's message may quote the connection string: its credentials go.
+function reasonOf(error: unknown, storage: StorageConfig): string {
+  const reason = error instanceof Error ? error.message : String(error)
+  return storage.kind === 'sqlite'
+    ? reason
+    : redactCredentials(reason, storage.connectionString)
 }
 
 function formatReport(report: MigrateReport, output: CliOutput): string {
