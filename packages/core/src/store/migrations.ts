@@ -286,9 +286,12 @@ class StaticMigrationProvider implements MigrationProvider {
   }
 }
 
-function migratorFor(db: ParleyDatabase): Migrator {
+function migratorFor(
+  db: ParleyDatabase,
+  kysely: ParleyDatabase['kysely'] = db.kysely,
+): Migrator {
   return new Migrator({
-    db: db.kysely,
+    db: kysely,
     provider: new StaticMigrationProvider(migrationsFor(db.dialect)),
     migrationTableName: 'parley_migrations',
     migrationLockTableName: 'parley_migrations_lock',
@@ -301,18 +304,46 @@ function migratorFor(db: ParleyDatabase): Migrator {
 
 /**
  * Brings the schema up to date. Safe to call from several processes at
- * once: Kysely's migrator takes a lock.
+ * once: on Postgres Kysely's migrator takes a lock; on SQLite, where that
+ * lock does nothing, the whole run holds the database's write lock.
  */
 export async function migrateToLatest(db: ParleyDatabase): Promise<string[]> {
   await requireSchema(db)
   for (let attempt = 1; ; attempt += 1) {
-    const { error, results } = await migratorFor(db).migrateToLatest()
+    const { error, results } = await runMigrator(db)
     if (!error) return (results ?? []).map((result) => result.migrationName)
     if (attempt < 4 && isVanishedObject(error)) continue
     const reason = error instanceof Error ? `: ${error.message}` : ''
     throw new ParleyError('unavailable', describeFailure(results) + reason, {
       cause: error,
     })
+  }
+}
+
+// Kysely's migration lock is a no-op on SQLite (it assumes one process),
+// so two processes migrating a fresh file both saw nothing applied and the
+// second failed with "table ... already exists". There the run reads and
+// applies in one BEGIN IMMEDIATE transaction: a second process waits on
+// the write lock (the busy timeout), then finds everything applied. A
+// failed run is rolled back whole.
+async function runMigrator(db: ParleyDatabase): Promise<MigrationResultSet> {
+  if (db.dialect !== 'sqlite') return migratorFor(db).migrateToLatest()
+  try {
+    return await db.writeTransaction(async (trx) => {
+      const outcome = await migratorFor(db, trx).migrateToLatest()
+      if (outcome.error !== undefined) throw new RolledBack(outcome)
+      return outcome
+    })
+  } catch (error) {
+    if (error instanceof RolledBack) return error.outcome
+    throw error
+  }
+}
+
+// Carries a failed run's outcome out of its transaction, rolling it back.
+class RolledBack extends Error {
+  constructor(readonly outcome: MigrationResultSet) {
+    super('migration rolled back')
   }
 }
 
