@@ -24,6 +24,8 @@ export type CliErrorCode =
   | 'load_rejected'
   | 'load_incomplete'
   | 'interrupted'
+  | 'blocked_port'
+  | 'usage'
 
 /**
  * Base class of every failure the CLI reports itself. Its message is shown
@@ -39,6 +41,19 @@ export class CliError extends Error {
     options?: ErrorOptions,
   ) {
     super(message, options)
+  }
+}
+
+/**
+ * The command line was wrong in a way only the command could see (such as
+ * a --database-url the server's configuration refuses): reported like a
+ * failure, but exit status 2.
+ */
+export class UsageError extends CliError {
+  override name = 'UsageError' as const
+
+  constructor(message: string) {
+    super('usage', message)
   }
 }
 
@@ -84,6 +99,33 @@ export class ServerUnreachableError extends CliError {
       `no Parley server answers at ${redactUrl(url)}${why} — start one with ` +
         '`parley serve` or pass --url',
     )
+  }
+}
+
+/**
+ * fetch refused to connect: the URL's port is one that fetch blocks (as
+ * browsers do), such as 6000 or 10080, whatever listens there.
+ */
+export class BlockedPortError extends CliError {
+  override name = 'BlockedPortError' as const
+
+  constructor(readonly url: string) {
+    const port = portOf(url)
+    super(
+      'blocked_port',
+      `cannot call ${redactUrl(url)}: fetch blocks port ${port} (one of the ` +
+        'ports browsers and Node refuse to call, such as 6000 and 10080) — ' +
+        'run the server on another port, such as `parley serve --port 8080`',
+    )
+  }
+}
+
+function portOf(url: string): string {
+  try {
+    const parsed = new URL(url)
+    return parsed.port || (parsed.protocol === 'https:' ? '443' : '80')
+  } catch {
+    return '?'
   }
 }
 

@@ -12,7 +12,10 @@ import { registerMockProviderCommand } from './commands/mock-provider.js'
 import { registerReceiveCommand } from './commands/receive.js'
 import { registerSendCommand } from './commands/send.js'
 import { registerServeCommand } from './commands/serve.js'
+import { UsageError } from './errors.js'
+import { errorDocument } from './format/error-document.js'
 import { formatErrorReport } from './format/error-report.js'
+import { formatJson } from './format/json.js'
 import { errColors, processOutput, type CliOutput } from './output.js'
 import { version } from './version.js'
 
@@ -94,18 +97,73 @@ export async function run(
   argv: readonly string[],
   output: CliOutput = processOutput,
 ): Promise<ExitCode> {
+  const args = argv.slice(2)
+  const wantsJson = { value: jsonRequested(args) }
+  if (wantsJson.value && isVersionRequest(args)) {
+    output.out(formatJson({ version }))
+    return 0
+  }
+  const printed = trackOutput(output)
   try {
-    await createProgram(output).parseAsync([...argv], { from: 'node' })
+    const program = createProgram(printed.output)
+    // The command's own reading of --json wins over the scan of argv.
+    program.hook('preAction', (_program, action) => {
+      wantsJson.value = action.opts().json === true
+    })
+    await program.parseAsync([...argv], { from: 'node' })
     return 0
   } catch (error) {
-    return reportFailure(error, output)
+    // A command that printed its document (load's summary) keeps it as
+    // the only one.
+    return reportFailure(error, output, wantsJson.value && !printed.any)
   }
 }
 
-function reportFailure(error: unknown, output: CliOutput): ExitCode {
-  // Commander has already printed its message (or the help/version text).
-  if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2
+// The output, noting whether anything was written to standard output.
+function trackOutput(output: CliOutput): { output: CliOutput; any: boolean } {
+  const tracked = { output, any: false }
+  // A child of the output keeps its getters (columns are read live).
+  tracked.output = Object.create(output, {
+    out: {
+      value: (text: string) => {
+        tracked.any = true
+        output.out(text)
+      },
+    },
+  }) as CliOutput
+  return tracked
+}
+
+// Before the command is known (a usage error), any --json before `--`
+// asks for JSON.
+function jsonRequested(args: readonly string[]): boolean {
+  const end = args.indexOf('--')
+  return (end === -1 ? args : args.slice(0, end)).includes('--json')
+}
+
+function isVersionRequest(args: readonly string[]): boolean {
+  const rest = args.filter((arg) => arg !== '--json')
+  return rest.length === 1 && (rest[0] === '--version' || rest[0] === '-V')
+}
+
+/**
+ * Reports a failure: the human report on standard error and, under
+ * `--json`, one JSON error document on standard output (docs/cli.md), with
+ * the same exit code.
+ */
+function reportFailure(
+  error: unknown,
+  output: CliOutput,
+  json: boolean,
+): ExitCode {
+  if (error instanceof CommanderError) {
+    // Commander has already printed its message (or the help text).
+    if (error.exitCode === 0) return 0
+    if (json) output.out(formatJson(errorDocument(error)))
+    return 2
+  }
 
   output.err(formatErrorReport(error, errColors(output)))
-  return 1
+  if (json) output.out(formatJson(errorDocument(error)))
+  return error instanceof UsageError ? 2 : 1
 }

@@ -53,7 +53,8 @@ function sleepUnlessWoken(
       sleepers.delete(wake)
       resolve()
     }
-    const timer = setTimeout(wake, ms)
+    // setTimeout fires at once for more than 2^31 - 1 ms.
+    const timer = setTimeout(wake, Math.min(ms, 2_147_483_647))
     sleepers.add(wake)
   })
 }

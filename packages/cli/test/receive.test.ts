@@ -348,3 +348,42 @@ describe('help for the new commands', () => {
     )
   })
 })
+
+describe('parley receive refused for its signature', () => {
+  it('names the signing secret of the webhook family, not the API key', async () => {
+    server.answerWith(() => ({
+      status: 401,
+      body: { code: 'unauthorized', message: 'bad webhook signature' },
+    }))
+    const cases = [
+      ['sms', phones, 'WEBHOOK_SMS_AUTH_TOKEN'],
+      [
+        'mms',
+        [...phones, '--attach', 'https://example.com/a.png'],
+        'WEBHOOK_SMS_AUTH_TOKEN',
+      ],
+      [
+        'email',
+        ['--from', 'a@example.com', '--to', 'b@example.com', '--subject', 's'],
+        'WEBHOOK_EMAIL_SECRET',
+      ],
+    ] as const
+
+    for (const [kind, flags, secret] of cases) {
+      const result = await runCli([
+        'receive',
+        kind,
+        ...at(),
+        ...flags,
+        '--body',
+        'hi',
+      ])
+
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain(
+        `hint: the server checks webhook signatures: set ${secret}`,
+      )
+      expect(result.stderr).not.toContain('--api-key')
+    }
+  })
+})

@@ -2,6 +2,7 @@ import ky, { isTimeoutError, type KyInstance, type Options } from 'ky'
 
 import {
   ApiError,
+  BlockedPortError,
   ServerTimeoutError,
   ServerUnreachableError,
   UnexpectedResponseError,
@@ -156,7 +157,9 @@ export class ApiClient {
       }
       // fetch rejects with a TypeError when no connection could be made.
       if (!(error instanceof TypeError)) throw error
-      throw new ServerUnreachableError(this.#url, failureReason(error))
+      const reason = failureReason(error)
+      if (reason === 'bad port') throw new BlockedPortError(this.#url)
+      throw new ServerUnreachableError(this.#url, reason)
     }
   }
 

@@ -32,6 +32,20 @@ export function addConnectionOptions(command: Command): Command {
       ),
     )
     .option('--json', 'print one JSON document instead of text')
+    .hook('preAction', refuseBadApiKey)
+}
+
+// A key with control characters cannot go in a header. Checked here
+// rather than by an option parser, whose error would quote the key.
+function refuseBadApiKey(command: Command): void {
+  const key = (command.opts() as ConnectionOptions).apiKey
+  // eslint-disable-next-line no-control-regex
+  if (key === undefined || !/[\u0000-\u001f\u007f]/.test(key)) return
+  command.error(
+    'error: --api-key (or PARLEY_API_KEY) holds a control character; ' +
+      'the key is not shown',
+    { exitCode: 2, code: 'parley.badApiKey' },
+  )
 }
 
 /** A client for the server the connection options point at. */

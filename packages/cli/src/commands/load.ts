@@ -32,7 +32,7 @@ import {
   type ConnectionOptions,
 } from './connection-options.js'
 import { example } from './help-text.js'
-import { parsePositiveInteger, parsePositiveNumber } from './parsers.js'
+import { boundedInteger, parsePositiveNumber } from './parsers.js'
 
 interface LoadOptions extends ConnectionOptions {
   count: number
@@ -66,9 +66,9 @@ export function registerLoadCommand(program: Command, output: CliOutput): void {
     .command('load')
     .description('load-test: many sends or webhooks, then a summary')
     .addOption(
-      new Option('--count <n>', 'how many requests to send')
+      new Option('--count <n>', 'how many requests to send (up to 10,000,000)')
         .default(100)
-        .argParser(parsePositiveInteger),
+        .argParser(boundedInteger(1, 10_000_000)),
     )
     .addOption(
       new Option('--traffic <kinds>', 'comma-separated kinds to send (below)')
@@ -78,7 +78,7 @@ export function registerLoadCommand(program: Command, output: CliOutput): void {
     .addOption(
       new Option('--concurrency <c>', 'most requests in flight at once')
         .default(16)
-        .argParser(parsePositiveInteger),
+        .argParser(boundedInteger(1, 10_000)),
     )
     .addOption(
       new Option(
@@ -90,7 +90,7 @@ export function registerLoadCommand(program: Command, output: CliOutput): void {
     .addOption(
       new Option('--wait-timeout <secs>', 'longest wait for the server')
         .default(60)
-        .argParser(parsePositiveInteger),
+        .argParser(boundedInteger(1, 86_400)),
     )
   addConnectionOptions(command)
     .addHelpText('after', HELP_AFTER)

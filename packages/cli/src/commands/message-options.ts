@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander'
 
-import { collect } from './parsers.js'
+import { collect, parseIdempotencyKey, parseTimestamp } from './parsers.js'
 
 /** The kinds of message `parley send` sends and `parley receive` fakes. */
 export type MessageKind = 'sms' | 'mms' | 'email'
@@ -32,8 +32,7 @@ interface KindSpec {
 const kinds: Record<MessageKind, KindSpec> = {
   sms: {
     address: 'phone number',
-    body: () =>
-      new Option('--body <text>', 'the message text').makeOptionMandatory(),
+    body: () => required(new Option('--body <text>', 'the message text')),
     attachRequired: false,
     hasSubject: false,
   },
@@ -47,10 +46,9 @@ const kinds: Record<MessageKind, KindSpec> = {
   email: {
     address: 'address',
     body: () =>
-      new Option(
-        '--body <html>',
-        'the body; HTML is kept byte for byte',
-      ).makeOptionMandatory(),
+      required(
+        new Option('--body <html>', 'the body; HTML is kept byte for byte'),
+      ),
     attachRequired: false,
     hasSubject: true,
   },
@@ -66,17 +64,27 @@ export function addMessageOptions(
 ): Command {
   const spec = kinds[kind]
   command
-    .requiredOption('--from <from>', `the sender's ${spec.address}`)
-    .requiredOption('--to <to>', `the recipient's ${spec.address}`)
+    .addOption(
+      required(new Option('--from <from>', `the sender's ${spec.address}`)),
+    )
+    .addOption(
+      required(new Option('--to <to>', `the recipient's ${spec.address}`)),
+    )
+    .hook('preAction', requireMandatory)
 
   if (spec.hasSubject) command.option('--subject <text>', 'the subject line')
   return command
     .addOption(spec.body())
     .addOption(attachOption(spec.attachRequired))
-    .option('--timestamp <iso>', 'when it was written, ISO-8601 (default: now)')
+    .option(
+      '--timestamp <iso>',
+      'when it was written, ISO-8601 (default: now)',
+      parseTimestamp,
+    )
     .option(
       '--idempotency-key <key>',
       'a key that makes running the same command again harmless',
+      parseIdempotencyKey,
     )
 }
 
@@ -85,7 +93,31 @@ function attachOption(required: boolean): Option {
     '--attach <url>',
     'an http(s) URL to attach; repeat for several',
   ).argParser(collect)
-  return required ? option.makeOptionMandatory() : option
+  return required ? markRequired(option) : option
+}
+
+// Commander checks mandatory options before unknown ones, so that
+// `send sms --bogus` would complain of a missing --from. These options are
+// checked in a preAction hook instead, which runs after the unknown-option
+// check.
+const mandatory = new WeakSet<Option>()
+
+function markRequired(option: Option): Option {
+  mandatory.add(option)
+  return option
+}
+
+const required = markRequired
+
+function requireMandatory(command: Command): void {
+  for (const option of command.options) {
+    if (!mandatory.has(option)) continue
+    if (command.getOptionValue(option.attributeName()) !== undefined) continue
+    command.error(`error: required option '${option.flags}' not specified`, {
+      exitCode: 2,
+      code: 'commander.missingMandatoryOptionValue',
+    })
+  }
 }
 
 /**

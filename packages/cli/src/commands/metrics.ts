@@ -2,18 +2,18 @@ import { Option, type Command } from 'commander'
 
 import type { ApiClient } from '../api/api-client.js'
 import type { MetricsBody } from '../api/types.js'
-import { UnexpectedResponseError } from '../errors.js'
+import { CliError, UnexpectedResponseError } from '../errors.js'
 import { formatJson } from '../format/json.js'
 import { redactUrl } from '../format/redact-url.js'
 import { formatMetricsReport } from '../format/metrics-report.js'
-import { outColors, type CliOutput } from '../output.js'
+import { errColors, outColors, type CliOutput } from '../output.js'
 import {
   addConnectionOptions,
   createClient,
   type ConnectionOptions,
 } from './connection-options.js'
 import { example } from './help-text.js'
-import { parsePositiveInteger } from './parsers.js'
+import { boundedInteger } from './parsers.js'
 import { stopSignal } from '../stop-signal.js'
 
 interface MetricsOptions extends ConnectionOptions {
@@ -23,7 +23,16 @@ interface MetricsOptions extends ConnectionOptions {
 
 // Moves the cursor home and clears the screen, so a refresh redraws in
 // place rather than scrolling.
-const clearScreen = '\u001b[H\u001b[2J'
+// Cursor home, each line cleared to its end, then the rest of the screen:
+// the report is redrawn in place without pushing copies into scrollback
+// (as clearing the whole screen does in many terminals).
+const home = '\u001b[H'
+const clearLine = '\u001b[K'
+const clearBelow = '\u001b[J'
+
+function inPlace(report: string): string {
+  return home + report.replace(/\n/g, `${clearLine}\n`) + clearBelow
+}
 
 /** Registers `parley metrics` on the program. */
 export function registerMetricsCommand(
@@ -38,9 +47,12 @@ export function registerMetricsCommand(
       'refresh until Ctrl-C, with each counter’s change per second',
     )
     .addOption(
-      new Option('--interval <secs>', 'seconds between refreshes with --watch')
+      new Option(
+        '--interval <secs>',
+        'seconds between refreshes with --watch, 1 to 3600',
+      )
         .default(1)
-        .argParser(parsePositiveInteger),
+        .argParser(boundedInteger(1, 3600)),
     )
   addConnectionOptions(command)
     .addHelpText(
@@ -90,22 +102,53 @@ async function watchMetrics(
   const client = createClient(options)
   const stop = stopSignal()
   const redraw = output.outIsTerminal === true
+  const url = redactUrl(options.url)
   let previous: MetricsBody | undefined
   try {
     while (!stop.stopped) {
-      const current = await readMetrics(client, options.url)
-      const report = formatMetricsReport({
-        url: redactUrl(options.url),
-        current,
-        previous,
-        colors: outColors(output),
-      })
-      output.out(redraw ? clearScreen + report : `${report}\n`)
-      previous = current
+      const current = await readOrReport(client, options, output, previous)
+      if (current !== undefined) {
+        const colors = outColors(output)
+        const report = formatMetricsReport({ url, current, previous, colors })
+        output.out(redraw ? inPlace(report) : `${report}\n`)
+        previous = current
+      }
       await stop.sleep(options.interval * 1000)
     }
   } finally {
     stop.dispose()
+  }
+}
+
+// A failed refresh (a server restarting) does not end the watch: the error
+// is shown, under the last report on a terminal, until the server answers.
+async function readOrReport(
+  client: ApiClient,
+  options: MetricsOptions,
+  output: CliOutput,
+  previous: MetricsBody | undefined,
+): Promise<MetricsBody | undefined> {
+  try {
+    return await readMetrics(client, options.url)
+  } catch (error) {
+    if (!(error instanceof CliError)) throw error
+    const line =
+      `${errColors(output).red('error:')} ${error.message} ` +
+      `(trying again every ${options.interval} s)\n`
+    if (output.outIsTerminal !== true) {
+      output.err(line)
+      return undefined
+    }
+    const report =
+      previous === undefined
+        ? ''
+        : formatMetricsReport({
+            url: redactUrl(options.url),
+            current: previous,
+            colors: outColors(output),
+          }) + '\n'
+    output.out(inPlace(report + line))
+    return undefined
   }
 }
 

@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander'
 
-import { CliError } from '../errors.js'
+import { CliError, UsageError } from '../errors.js'
 import { formatJson } from '../format/json.js'
 import { toPrintable } from '../format/printable.js'
 import { redactCredentials, redactUrl } from '../format/redact-url.js'
@@ -76,6 +76,13 @@ async function migrate(
 // SQLite options), given only the variables storage needs, so that an
 // unrelated bad variable cannot stop a migration.
 async function readStorage(databaseUrl: string): Promise<StorageConfig> {
+  // An empty DATABASE_URL would quietly mean the default file.
+  if (databaseUrl.trim() === '') {
+    throw new UsageError(
+      '--database-url (or DATABASE_URL) is empty: give a SQLite file path ' +
+        'or a postgres:// URL',
+    )
+  }
   const { loadConfig, ConfigError } = await loadServer()
   const env = {
     DATABASE_URL: databaseUrl,
@@ -85,9 +92,12 @@ async function readStorage(databaseUrl: string): Promise<StorageConfig> {
     return loadConfig(env).storage
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
-    throw new CliError(
-      'bad_configuration',
-      `bad --database-url (${redactCredentials(error.message, databaseUrl)})`,
+    // The server's message names the variable at fault.
+    const message = redactCredentials(error.message, databaseUrl)
+    throw new UsageError(
+      message.startsWith('DATABASE_URL')
+        ? `bad --database-url (${message})`
+        : `bad configuration: ${message}`,
     )
   }
 }

@@ -1,9 +1,9 @@
-import { type Command, InvalidArgumentError } from 'commander'
+import { type Command } from 'commander'
 
 import { CliError } from '../errors.js'
 import type { CliOutput } from '../output.js'
 import { example } from './help-text.js'
-import { parsePort } from './parsers.js'
+import { boundedInteger, parseNonEmpty, parsePort } from './parsers.js'
 import { loadServer, type ServerModule } from './server-module.js'
 import { formatJson } from '../format/json.js'
 
@@ -43,50 +43,53 @@ export function registerMockProviderCommand(
     .option(
       '--seed <n>',
       'seed of the fault schedule, 0 to 4294967295 (default: random)',
-      bounded(0, 0xffff_ffff),
+      boundedInteger(0, 0xffff_ffff),
     )
     .option(
       '--timeout-pct <pct>',
       'percent of calls held without an answer (default: 0)',
-      bounded(0, 100),
+      boundedInteger(0, 100),
     )
     .option(
       '--error-pct <pct>',
       'percent of calls answered 500 or 503 (default: 0)',
-      bounded(0, 100),
+      boundedInteger(0, 100),
     )
     .option(
       '--ratelimit-pct <pct>',
       'percent of calls answered 429 (default: 0)',
-      bounded(0, 100),
+      boundedInteger(0, 100),
     )
     .option(
       '--retry-after-secs <secs>',
       'Retry-After sent with a 429, 0 to 3600 (default: 1)',
-      bounded(0, 3600),
+      boundedInteger(0, 3600),
     )
     .option(
       '--hang-ms <ms>',
       'drop a held call after this long (default: hold it until the ' +
         'client gives up)',
-      bounded(0, 3_600_000),
+      boundedInteger(0, 3_600_000),
     )
     .option(
       '--slow-ms <ms>',
       'delay every answer by this long (default: 0)',
-      bounded(0, 600_000),
+      boundedInteger(0, 600_000),
     )
     .option(
       '--account-sid <sid>',
       'Twilio account SID accepted (default: ACmock)',
+      parseNonEmpty,
     )
     .option(
       '--auth-token <token>',
       'Twilio auth token accepted (default: mock-auth-token)',
+      parseNonEmpty,
     )
     .option(
       '--api-key <key>',
       'SendGrid API key accepted (default: mock-api-key)',
+      parseNonEmpty,
     )
     .option(
       '--json',
@@ -197,14 +200,3 @@ function startFailure(error: unknown, options: MockProviderOptions): Error {
 }
 
 /** A parser of whole numbers from `min` to `max`. */
-function bounded(min: number, max: number): (value: string) => number {
-  return (value) => {
-    const number = /^\d+$/.test(value) ? Number(value) : NaN
-    if (!(number >= min && number <= max)) {
-      throw new InvalidArgumentError(
-        `expected a whole number from ${min} to ${max}.`,
-      )
-    }
-    return number
-  }
-}

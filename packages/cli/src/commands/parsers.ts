@@ -63,3 +63,89 @@ export function parsePositiveNumber(value: string): number {
     throw new InvalidArgumentError('expected a number above 0.')
   return number
 }
+
+const isoInstant =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d{1,9})?)?([Zz]|[+-]\d{2}(?::?\d{2})?)$/
+
+/**
+ * Parses --timestamp by the server's rule (docs/api.md): an ISO-8601
+ * instant with `Z` or an offset, a real date and time, in UTC years 0001
+ * to 9999. The value is sent as written.
+ */
+export function parseTimestamp(value: string): string {
+  if (!isRealInstant(value)) {
+    throw new InvalidArgumentError(
+      'expected an ISO-8601 instant with Z or an offset, such as ' +
+        '2024-11-01T14:00:00Z.',
+    )
+  }
+  return value
+}
+
+function isRealInstant(value: string): boolean {
+  const match = isoInstant.exec(value)
+  if (match === null) return false
+  const [year, month, day, hour, minute, second] = match
+    .slice(1, 7)
+    .map((part) => Number(part ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
+  const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate()
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  const lastDay = month === 2 ? (leap ? 29 : 28) : daysInMonth
+  if (month < 1 || month > 12 || day < 1 || day > lastDay) return false
+  if (hour > 23 || minute > 59 || second > 59) return false
+  const zone = match[7] as string
+  const offset = /^[Zz]$/.test(zone) ? 0 : offsetMinutes(zone)
+  if (offset === null) return false
+  const local = new Date(0)
+  local.setUTCFullYear(year, month - 1, day)
+  local.setUTCHours(hour, minute, second)
+  const utcYear = new Date(local.getTime() - offset * 60_000).getUTCFullYear()
+  return utcYear >= 1 && utcYear <= 9999
+}
+
+function offsetMinutes(zone: string): number | null {
+  const digits = zone.slice(1).replace(':', '')
+  const hours = Number(digits.slice(0, 2))
+  const minutes = digits.length > 2 ? Number(digits.slice(2)) : 0
+  if (hours > 23 || minutes > 59) return null
+  return (zone.startsWith('-') ? -1 : 1) * (hours * 60 + minutes)
+}
+
+/** Parses an idempotency key: 1 to 255 visible ASCII characters. */
+export function parseIdempotencyKey(value: string): string {
+  if (!/^[!-~]{1,255}$/.test(value)) {
+    throw new InvalidArgumentError(
+      'expected 1 to 255 visible ASCII characters (no spaces).',
+    )
+  }
+  return value
+}
+
+/** Parses a value that must not be empty or blank. */
+export function parseNonEmpty(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('expected a value.')
+  return value
+}
+
+/** A parser of whole numbers from `min` to `max`, bounds included. */
+export function boundedInteger(
+  min: number,
+  max: number,
+): (value: string) => number {
+  return (value) => {
+    const number = /^\d+$/.test(value) ? Number(value) : NaN
+    if (!(number >= min && number <= max)) {
+      throw new InvalidArgumentError(
+        `expected a whole number from ${min} to ${max.toLocaleString('en-US')}.`,
+      )
+    }
+    return number
+  }
+}

@@ -5,6 +5,7 @@ import type { Command } from 'commander'
 import type { ApiResponse } from '../api/api-client.js'
 import type { WebhookAcceptedBody } from '../api/types.js'
 import { signWebhook, type WebhookRequest } from '../api/webhook-signing.js'
+import { ApiError } from '../errors.js'
 import { formatJson } from '../format/json.js'
 import { toPrintable } from '../format/printable.js'
 import type { CliOutput } from '../output.js'
@@ -124,10 +125,9 @@ async function receiveMessage(
   })
 
   const client = createClient(options)
-  const response = await client.postSerialized<WebhookAcceptedBody>(
-    path,
-    body,
-    headers,
+  const response = await hintSignature(
+    client.postSerialized<WebhookAcceptedBody>(path, body, headers),
+    webhook.family,
   )
 
   output.out(
@@ -135,6 +135,27 @@ async function receiveMessage(
       ? formatJson(response.body)
       : formatReceived(kind, providerId, response),
   )
+}
+
+// Webhooks need no API key: a 401 is the signature, checked with the
+// family's secret, which must be set here as on the server.
+async function hintSignature<T>(
+  work: Promise<T>,
+  family: WebhookRequest['family'],
+): Promise<T> {
+  try {
+    return await work
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      const secret =
+        family === 'sms' ? 'WEBHOOK_SMS_AUTH_TOKEN' : 'WEBHOOK_EMAIL_SECRET'
+      error.hint =
+        `the server checks webhook signatures: set ${secret} to the ` +
+        "server's value (and API_PUBLIC_URL as on the server, if it is set " +
+        'there) so that parley signs the webhook'
+    }
+    throw error
+  }
 }
 
 // A random id makes every run a new message. With an idempotency key the id
