@@ -236,7 +236,19 @@ describe('errors', () => {
       'x',
     ])
 
-    expect(result).toEqual({
+    expect(JSON.parse(result.stdout)).toEqual({
+      error: {
+        code: 'validation_failed',
+        message: 'the message is not valid',
+        status: 400,
+        request_id: 'req-7',
+        details: [
+          { field: 'to', message: 'is not a phone number' },
+          { field: 'timestamp', message: 'has no time zone' },
+        ],
+      },
+    })
+    expect({ ...result, stdout: '' }).toEqual({
       code: 1,
       stdout: '',
       stderr: [

@@ -318,7 +318,10 @@ describe('dead-letters usage and connection errors', () => {
     const result = await runCli(args, { PARLEY_URL: server.url })
 
     expect(result.code).toBe(2)
-    expect(result.stdout).toBe('')
+    // Under --json, the usage error as a document; else nothing.
+    expect(result.stdout).toEqual(
+      args.includes('--json') ? expect.stringContaining('"code": "usage"') : '',
+    )
     expect(result.stderr).toContain(message)
     expect(server.requests).toEqual([])
   })

@@ -244,7 +244,11 @@ describe('reading', () => {
     const result = await runCli(['message', '999999', ...at(), '--json'])
 
     expect(result.code).toBe(1)
-    expect(result.stdout).toBe('')
+    expect(JSON.parse(result.stdout).error).toMatchObject({
+      code: 'not_found',
+      status: 404,
+      hint: expect.stringContaining('parley'),
+    })
     expect(result.stderr).toMatch(
       /^error: not_found: .*\nhint: .*parley messages <conversation-id>/,
     )
@@ -451,10 +455,11 @@ describe('migrate', () => {
     },
   )
 
-  it('fails with the reason on a URL it cannot use', async () => {
+  it('exits 2 with the reason on a URL it cannot use', async () => {
     const result = await runCli(['migrate', '--database-url', 'mysql://db/x'])
 
-    expect(result.code).toBe(1)
+    // A URL the configuration refuses is a usage error.
+    expect(result.code).toBe(2)
     expect(result.stderr).toMatch(
       /^error: bad --database-url \(DATABASE_URL: unsupported scheme "mysql"/,
     )
@@ -535,9 +540,13 @@ describe('failures', () => {
 
     const result = await runCli([...args, '--url', url])
 
+    // Under --json, the same error as a document on stdout.
+    const stdout = args.includes('--json')
+      ? expect.stringContaining('"code": "server_unreachable"')
+      : ''
     expect(result).toEqual({
       code: 1,
-      stdout: '',
+      stdout,
       stderr:
         `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
         'start one with `parley serve` or pass --url\n',
@@ -559,7 +568,9 @@ describe('failures', () => {
     const result = await runCli([...args, ...at()])
 
     expect(result.code).toBe(2)
-    expect(result.stdout).toBe('')
+    expect(result.stdout).toEqual(
+      args.includes('--json') ? expect.stringContaining('"code": "usage"') : '',
+    )
     expect(result.stderr).toContain(message)
   })
 })
