@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { registerConversationsCommand } from './commands/conversations.js'
 import { registerDeadLettersCommand } from './commands/dead-letters.js'
 import { example } from './commands/help-text.js'
+import { parseServerUrl } from './commands/parsers.js'
 import { registerLoadCommand } from './commands/load.js'
 import { registerMessageCommand } from './commands/message.js'
 import { registerMessagesCommand } from './commands/messages.js'
@@ -46,6 +47,18 @@ export function createProgram(output: CliOutput = processOutput): Command {
     })
     .configureHelp({ subcommandTerm })
     .showHelpAfterError('(run with --help for usage)')
+    // Options before the command are the program's, after it the
+    // command's: `parley --url X messages 1` and `parley messages 1 --url X`
+    // both work (see programOptions).
+    .enablePositionalOptions()
+    .option(
+      '--url <url>',
+      'base URL of the server, for the command that follows',
+      parseServerUrl,
+    )
+    .option('--api-key <key>', 'API key, for the command that follows')
+    .option('--json', 'the command that follows prints one JSON document')
+    .hook('preAction', programOptions)
     .addHelpText(
       'after',
       '\nEvery command takes --help, with an example. Exit status: 0 done,\n' +
@@ -71,6 +84,35 @@ export function createProgram(output: CliOutput = processOutput): Command {
   registerLoadCommand(program, output)
   registerMockProviderCommand(program, output)
   return program
+}
+
+// The program's --url, --api-key and --json, given before the command, go
+// to the command as if written after it; the command's own win. --url and
+// --api-key only suit the commands that call a server (mock-provider's
+// --api-key is another key): elsewhere they are a usage error.
+function programOptions(program: Command, action: Command): void {
+  const given = program.opts<{ url?: string; apiKey?: string; json?: true }>()
+  const names = ['url', 'apiKey', 'json'] as const
+  const callsServer = action.options.some((option) => option.long === '--url')
+  for (const name of names) {
+    const value = given[name]
+    if (value === undefined) continue
+    const suits = name === 'json' ? hasOption(action, '--json') : callsServer
+    if (!suits) {
+      const flag = name === 'apiKey' ? '--api-key' : `--${name}`
+      program.error(`error: ${flag} does not apply to \`${action.name()}\``, {
+        exitCode: 2,
+        code: 'parley.programOption',
+      })
+    }
+    const source = action.getOptionValueSource(name)
+    if (source === 'cli') continue
+    action.setOptionValueWithSource(name, value, 'cli')
+  }
+}
+
+function hasOption(command: Command, long: string): boolean {
+  return command.options.some((option) => option.long === long)
 }
 
 // The command list names each command with its arguments only: every

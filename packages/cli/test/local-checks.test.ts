@@ -149,6 +149,58 @@ describe('values the CLI checks itself', () => {
   })
 })
 
+describe('connection options before the command', () => {
+  it('apply to the command that follows, its own winning', async () => {
+    server.answerWith(() => ({
+      status: 200,
+      body: { items: [], meta: { page: 1, page_size: 50, total: 0 } },
+    }))
+
+    const before = await runCli([
+      '--url',
+      server.url,
+      '--api-key',
+      'k1',
+      '--json',
+      'conversations',
+    ])
+    const both = await runCli([
+      '--api-key',
+      'k1',
+      'conversations',
+      '--url',
+      server.url,
+      '--api-key',
+      'k2',
+    ])
+
+    expect(before.code, before.stderr).toBe(0)
+    expect(JSON.parse(before.stdout).meta.total).toBe(0)
+    expect(
+      server.requests.map((request) => request.headers.authorization),
+    ).toEqual(['Bearer k1', 'Bearer k2'])
+    expect(both.code).toBe(0)
+  })
+
+  it('are a usage error before a command that calls no server', async () => {
+    const migrate = await runCli(['--url', server.url, 'migrate'])
+    const mock = await runCli([
+      '--api-key',
+      'k',
+      'mock-provider',
+      '--port',
+      '0',
+    ])
+
+    for (const result of [migrate, mock]) {
+      expect(result.code).toBe(2)
+      expect(result.stderr).toMatch(
+        /does not apply to `(migrate|mock-provider)`/,
+      )
+    }
+  })
+})
+
 describe('ends a terminal user meets', () => {
   it('names a port that fetch blocks instead of saying no server answers', async () => {
     for (const port of [10080, 6000, 6667]) {
