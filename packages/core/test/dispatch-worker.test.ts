@@ -506,6 +506,54 @@ describe(`DispatchWorker on ${DIALECT_LABEL}`, () => {
       expect(h.metrics.snapshot().dispatch_dead_letter).toBe(1)
     })
 
+    it.each([
+      ['throws before returning a promise', 'boom'],
+      ['resolves with nothing', 'invalid outcome (kind undefined)'],
+      ['resolves with an unknown kind', 'invalid outcome (kind "bogus")'],
+      ['says sent without an id', 'sent without a providerMessageId'],
+      ['gives a retry delay that is not a number', 'retryAfterMs NaN'],
+    ])(
+      'counts a provider that %s as a transient attempt and dead-letters it at last',
+      async (how, error) => {
+        const answers: Record<string, () => unknown> = {
+          'throws before returning a promise': () => {
+            throw new Error('boom')
+          },
+          'resolves with nothing': () => Promise.resolve(undefined),
+          'resolves with an unknown kind': () =>
+            Promise.resolve({ kind: 'bogus' }),
+          'says sent without an id': () => Promise.resolve({ kind: 'sent' }),
+          'gives a retry delay that is not a number': () =>
+            Promise.resolve({
+              kind: 'rate_limited',
+              retryAfterMs: Number.NaN,
+              error: '429',
+            }),
+        }
+        const provider = {
+          name: 'custom',
+          family: 'sms',
+          send: answers[how],
+        } as unknown as ScriptedProvider
+        await setup([provider], { config: { maxRetries: 1 } })
+        const { id } = await h.parley.send(smsRequest())
+
+        await round()
+        h.clock.advance(3_600_000)
+        await round()
+
+        const job = await jobOf(h.db, id)
+        expect(job).toMatchObject({ state: 'dead', attempts: 2 })
+        expect(job.last_error).toContain(error)
+        expect((await messageRow(h.db, id)).status).toBe('failed')
+        expect(h.metrics.snapshot()).toMatchObject({
+          dispatch_attempts: 2,
+          dispatch_error: 2,
+          dispatch_dead_letter: 1,
+        })
+      },
+    )
+
     it('fails a permanent rejection at once', async () => {
       const provider = scriptedProvider('email', () => ({
         kind: 'permanent',

@@ -68,3 +68,41 @@ export interface Provider {
   /** Makes one delivery attempt. */
   send(message: OutboundMessage, context: SendContext): Promise<ProviderOutcome>
 }
+
+/**
+ * The outcome a provider resolved with, checked: anything that is not a
+ * well-formed {@link ProviderOutcome} (no `kind`, an unknown kind, `sent`
+ * without an id, a retry delay that is not a non-negative number) becomes
+ * a transient failure that says what was wrong. Internal.
+ */
+export function checkedOutcome(value: unknown): ProviderOutcome {
+  const outcome = value as Partial<Record<string, unknown>> | null | undefined
+  const error =
+    typeof outcome?.error === 'string' ? outcome.error : String(outcome?.error)
+  switch (outcome?.kind) {
+    case 'sent':
+      return typeof outcome.providerMessageId === 'string' &&
+        outcome.providerMessageId !== ''
+        ? { kind: 'sent', providerMessageId: outcome.providerMessageId }
+        : invalid('sent without a providerMessageId')
+    case 'rate_limited': {
+      const after = outcome.retryAfterMs
+      if (after === undefined) return { kind: 'rate_limited', error }
+      return typeof after === 'number' && Number.isFinite(after) && after >= 0
+        ? { kind: 'rate_limited', retryAfterMs: after, error }
+        : invalid(`rate_limited with retryAfterMs ${String(after)}`)
+    }
+    case 'transient':
+    case 'permanent':
+      return { kind: outcome.kind, error }
+    default:
+      return invalid(`kind ${JSON.stringify(outcome?.kind) ?? 'undefined'}`)
+  }
+}
+
+function invalid(what: string): ProviderOutcome {
+  return {
+    kind: 'transient',
+    error: `the provider returned an invalid outcome (${what})`,
+  }
+}

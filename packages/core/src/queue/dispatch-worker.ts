@@ -2,10 +2,11 @@ import type { Kysely } from 'kysely'
 import type { ResolvedConfig } from '../config.js'
 import type { ParleyEvents } from '../events.js'
 import type { Channel, ChannelFamily } from '../messages/types.js'
-import type {
-  OutboundMessage,
-  Provider,
-  ProviderOutcome,
+import {
+  checkedOutcome,
+  type OutboundMessage,
+  type Provider,
+  type ProviderOutcome,
 } from '../providers/provider.js'
 import { backoffDelay } from '../resilience/backoff.js'
 import type {
@@ -306,12 +307,15 @@ export class DispatchWorker {
       }, timeoutMs)
     })
     try {
-      const call = provider
-        .send(message, { attempt, signal: controller.signal })
-        .catch((error: unknown): ProviderOutcome => ({
-          kind: 'transient',
-          error: errorMessage(error),
-        }))
+      // A provider may throw before it returns a promise, or resolve with
+      // something that is not an outcome: both are one transient attempt,
+      // so the job retries and in the end dead-letters instead of hanging.
+      const call = new Promise<unknown>((resolve) => {
+        resolve(provider.send(message, { attempt, signal: controller.signal }))
+      }).then(checkedOutcome, (error: unknown): ProviderOutcome => ({
+        kind: 'transient',
+        error: errorMessage(error),
+      }))
       return await Promise.race([call, timedOut])
     } finally {
       clearTimeout(timer)
