@@ -39,6 +39,7 @@ describe('examples', () => {
 
     expect(stdout).toMatch(/^send 202 \{"id":"1","conversationId":"1"/m)
     expect(stdout).toMatch(/^refused 400 validation_failed 2$/m)
+    expect(stdout).toMatch(/^garbled 400 invalid_json$/m)
     expect(stdout).toMatch(/^conversations 1 messages 2$/m)
   })
 

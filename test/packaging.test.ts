@@ -144,6 +144,7 @@ describe('the packed packages', () => {
 
       const beside = files.filter((f) => !/^package\/(dist|bin)\//.test(f))
       expect(beside).toContain('package/package.json')
+      expect(beside).toContain('package/LICENSE')
       for (const file of beside) {
         expect(file).toMatch(/^package\/(package\.json|README\.md|LICENSE)$/)
       }

@@ -53,7 +53,11 @@ function statusOf(error) {
 async function route(request) {
   const url = new URL(request.url, 'http://app.local')
   if (request.method === 'POST' && url.pathname === '/notify') {
-    const { to, text } = JSON.parse(await readBody(request))
+    const input = parseJson(await readBody(request))
+    if (input === undefined) {
+      return { status: 400, body: { error: 'invalid_json' } }
+    }
+    const { to, text } = input
     const sent = await parley.send({
       type: 'sms',
       from: '+18045550100',
@@ -70,6 +74,16 @@ async function route(request) {
   return { status: 404, body: { error: 'not_found' } }
 }
 // #endregion handler
+
+// The body as a JSON object, or undefined when it is not one.
+function parseJson(text) {
+  try {
+    const value = JSON.parse(text)
+    return typeof value === 'object' && value !== null ? value : undefined
+  } catch {
+    return undefined
+  }
+}
 
 function readBody(request) {
   return new Promise((resolve, reject) => {
@@ -98,6 +112,8 @@ async function selfTest(base) {
   })
   const refusal = await bad.json()
   console.log('refused', bad.status, refusal.error, refusal.details.length)
+  const garbled = await fetch(`${base}/notify`, { method: 'POST', body: 'x' })
+  console.log('garbled', garbled.status, (await garbled.json()).error)
   await parley.receive(
     {
       type: 'sms',

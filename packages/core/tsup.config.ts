@@ -15,6 +15,8 @@ export default defineConfig({
   // Keep `node:` specifiers: Deno resolves built-ins only by them.
   removeNodeProtocol: false,
   platform: 'node',
+  // Class names survive the CommonJS build (errors print as ValidationError).
+  keepNames: true,
   splitting: true,
   // The subpaths import core's types by name (see tsconfig.json).
   external: ['@parley/core'],

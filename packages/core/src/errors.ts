@@ -16,6 +16,11 @@ export type ParleyErrorCode =
   | 'idempotency_in_progress'
   | 'rate_limited'
 
+// Marks Parley's errors across copies of the package: the ESM and CJS
+// builds (or two installed versions) have distinct classes, so instanceof
+// alone would miss an error made by the other one.
+const PARLEY_ERROR = Symbol.for('@parley/core/ParleyError')
+
 /** Base class of every error core throws on purpose. */
 export class ParleyError extends Error {
   /** The class's name, e.g. `ValidationError`. */
@@ -26,6 +31,7 @@ export class ParleyError extends Error {
   constructor(code: ParleyErrorCode, message: string, options?: ErrorOptions) {
     super(message, options)
     this.code = code
+    Object.defineProperty(this, PARLEY_ERROR, { value: true })
   }
 }
 
@@ -127,7 +133,9 @@ export class RateLimitedError extends ParleyError {
 
 /**
  * True when `error` is a {@link ParleyError}: of any kind, or, given a
- * `code`, with that code.
+ * `code`, with that code. It recognises errors of every copy of the
+ * package (the ESM and the CommonJS build, or two installed versions),
+ * where `instanceof` sees only its own.
  *
  * @example
  * ```ts
@@ -138,13 +146,25 @@ export function isParleyError<Code extends ParleyErrorCode = ParleyErrorCode>(
   error: unknown,
   code?: Code,
 ): error is ParleyError & { readonly code: Code } {
-  if (!(error instanceof ParleyError)) return false
+  if (!isBranded(error)) return false
   return code === undefined || error.code === code
 }
 
-/** True when `error` is a {@link ValidationError}. */
+/**
+ * True when `error` is a {@link ValidationError}, made by this copy of
+ * the package or another one.
+ */
 export function isValidationError(error: unknown): error is ValidationError {
-  return error instanceof ValidationError
+  return isParleyError(error, 'validation_failed')
+}
+
+function isBranded(error: unknown): error is ParleyError {
+  if (error instanceof ParleyError) return true
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as Record<symbol, unknown>)[PARLEY_ERROR] === true
+  )
 }
 
 function describeFields(details: readonly FieldError[]): string {

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import {
   isParleyError,
@@ -41,5 +43,40 @@ describe('isValidationError', () => {
       expect(error.code).toBe('validation_failed')
       expect(error.name).toBe('ValidationError')
     }
+  })
+})
+
+describe('errors of another copy of the package', () => {
+  // The built ESM and CommonJS entries are two copies with distinct
+  // classes, as two installed versions would be (npm test builds first).
+  const dist = new URL('../dist/', import.meta.url)
+  const cjs = createRequire(import.meta.url)(
+    fileURLToPath(new URL('index.cjs', dist)),
+  ) as typeof import('../src/index.js')
+
+  it('are recognized by the guards, though instanceof misses them', async () => {
+    const esm = (await import(
+      new URL('index.js', dist).href
+    )) as typeof import('../src/index.js')
+    const fromCjs = new cjs.ValidationError([{ field: 'to', message: 'bad' }])
+
+    expect(fromCjs instanceof esm.ValidationError).toBe(false)
+    expect(esm.isParleyError(fromCjs)).toBe(true)
+    expect(esm.isParleyError(fromCjs, 'validation_failed')).toBe(true)
+    expect(esm.isParleyError(fromCjs, 'not_found')).toBe(false)
+    expect(esm.isValidationError(fromCjs)).toBe(true)
+    expect(isParleyError(new cjs.NoRouteError('email'), 'no_route')).toBe(true)
+  })
+
+  it('keep their class names in the CommonJS build', () => {
+    expect(cjs.ValidationError.name).toBe('ValidationError')
+    expect(String(new cjs.NoRouteError('email'))).toMatch(/^NoRouteError: /)
+  })
+
+  it('are not faked by an object that merely has a code', () => {
+    const lookalike = Object.assign(new Error('x'), { code: 'no_route' })
+
+    expect(isParleyError(lookalike)).toBe(false)
+    expect(isValidationError({ code: 'validation_failed' })).toBe(false)
   })
 })
