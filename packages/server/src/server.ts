@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, Server as NetServer } from 'node:net'
 import {
   createParley,
   DatabaseRateLimitStore,
@@ -332,7 +332,17 @@ async function closeListener(
   requests: InFlight,
   lastAnswersMs: number,
 ): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  // The listening socket alone: http's own close() would also end the
+  // idle connections at once, and a connection accepted just before has
+  // not delivered its request yet, so Node counts it idle and would reset
+  // it. It gets a moment to send instead, and is answered 503.
+  // Connections the kernel has queued for accepting are taken first: once
+  // the listening socket closes, the kernel resets them.
+  await delay(ACCEPT_QUEUE_MS)
+  const closed = new Promise<void>((resolve) =>
+    NetServer.prototype.close.call(server, () => resolve()),
+  )
+  await delay(Math.min(UNPARSED_GRACE_MS, lastAnswersMs))
   server.closeIdleConnections()
   await withDeadline(requests.allDone(), lastAnswersMs)
   server.closeAllConnections()
@@ -341,6 +351,18 @@ async function closeListener(
 
 // How long answers still being written when the listener closes may take.
 const LAST_ANSWERS_MS = 1000
+
+// How long a connection accepted before the listener closed has to deliver
+// its request before idle connections are closed.
+const UNPARSED_GRACE_MS = 300
+
+// A pause before the listening socket closes, in which the event loop
+// accepts what the kernel has queued.
+const ACCEPT_QUEUE_MS = 20
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
 
 async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined
