@@ -65,6 +65,7 @@ import {
   releaseIdempotencyKey,
 } from './store/idempotency.js'
 import { isSchemaCurrent, migrateToLatest, ping } from './store/migrations.js'
+import { boundedRead } from './store/bounded-read.js'
 import { readQueueStats } from './store/queue-stats.js'
 import {
   findConversation,
@@ -334,6 +335,8 @@ class ParleyInstance implements Parley {
   }
   private stopping = false
   private started = false
+  // The readiness check under way, which concurrent probes share.
+  private readinessCheck: Promise<ReadinessReport> | undefined
 
   constructor(
     options: ParleyOptions,
@@ -363,7 +366,10 @@ class ParleyInstance implements Parley {
       gauges: () =>
         readGauges({
           breakers: () => health.breakerStates(),
-          queue: (queue) => readQueueStats(this.db.kysely, queue),
+          queue: (queue, timeoutMs) =>
+            boundedRead(this.db, timeoutMs, (kysely) =>
+              readQueueStats(kysely, queue),
+            ),
           now: () => this.clock.now(),
           logger: this.logger,
         }),
@@ -698,7 +704,11 @@ class ParleyInstance implements Parley {
     const timeoutMs = options.timeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS
     checkReadinessTimeout(timeoutMs)
     if (this.stopping) return { ready: false, reason: 'shutting down' }
-    const check = this.checkStorage()
+    // Probes that come while one is under way share it: repeated probes
+    // against a stalled database never take more than one connection.
+    const check = (this.readinessCheck ??= this.checkStorage(timeoutMs).finally(
+      () => (this.readinessCheck = undefined),
+    ))
     // A check that lost the race still ends (or fails) later: nothing
     // may be left to reject unhandled.
     check.catch(() => undefined)
@@ -711,10 +721,16 @@ class ParleyInstance implements Parley {
     )
   }
 
-  private async checkStorage(): Promise<ReadinessReport> {
+  // The database cancels the check's queries once the probe gave up on
+  // them, so a stalled check does not keep its pool connection.
+  private async checkStorage(timeoutMs: number): Promise<ReadinessReport> {
     try {
-      await ping(this.db)
-      if (!(await isSchemaCurrent(this.db))) {
+      const current = await boundedRead(this.db, timeoutMs, async (kysely) => {
+        const view = { dialect: this.db.dialect, kysely }
+        await ping(view)
+        return isSchemaCurrent(view)
+      })
+      if (!current) {
         return { ready: false, reason: 'database schema is not current' }
       }
       return { ready: true }

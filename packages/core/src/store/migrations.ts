@@ -331,7 +331,9 @@ function isVanishedObject(error: unknown): boolean {
  * table directly (one cheap query, no catalogue scan), so readiness
  * probes stay light.
  */
-export async function isSchemaCurrent(db: ParleyDatabase): Promise<boolean> {
+export async function isSchemaCurrent(
+  db: Pick<ParleyDatabase, 'dialect' | 'kysely'>,
+): Promise<boolean> {
   const known = Object.keys(migrationsFor(db.dialect))
   try {
     const applied = await sql<{ name: string }>`select name from ${sql.table(
@@ -356,7 +358,7 @@ function describeFailure(results: MigrationResultSet['results']): string {
 }
 
 /** A cheap round trip, for readiness checks. */
-export async function ping(db: ParleyDatabase): Promise<void> {
+export async function ping(db: Pick<ParleyDatabase, 'kysely'>): Promise<void> {
   await sql`select 1`.execute(db.kysely)
 }
 
