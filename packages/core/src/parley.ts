@@ -725,6 +725,7 @@ class ParleyInstance implements Parley {
   // them, so a stalled check does not keep its pool connection.
   private async checkStorage(timeoutMs: number): Promise<ReadinessReport> {
     try {
+      this.checkFile()
       const current = await boundedRead(this.db, timeoutMs, async (kysely) => {
         const view = { dialect: this.db.dialect, kysely }
         await ping(view)
@@ -736,6 +737,19 @@ class ParleyInstance implements Parley {
       return { ready: true }
     } catch (error) {
       return { ready: false, reason: `database: ${errorMessage(error)}` }
+    }
+  }
+
+  // A database file removed, replaced or damaged under the process loses
+  // every later commit: an operator must hear of it, not only the probe.
+  private checkFile(): void {
+    try {
+      this.db.checkFile?.()
+    } catch (error) {
+      this.logger.error('store.file_check_failed', {
+        error: errorMessage(error),
+      })
+      throw error
     }
   }
 
