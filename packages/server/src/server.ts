@@ -84,12 +84,16 @@ export async function startServer(
     bodyTimeoutMs: config.bodyTimeoutMs,
     isShuttingDown: () => shuttingDown,
   })
-  const server = createServer((request, response) => {
-    requests.enter(response)
-    app(request, response)
-  })
+  // Requests without Host reach the app, which answers them 400 in JSON.
+  const server = createServer(
+    { requireHostHeader: false },
+    (request, response) => {
+      requests.enter(response)
+      app(request, response)
+    },
+  )
   installCheckContinue(server, { maxBodyBytes: config.maxBodyBytes })
-  answerUnparsedRequests(server)
+  answerUnparsedRequests(server, logger)
   try {
     await listen(server, config.port, config.host)
   } catch (error) {
@@ -126,7 +130,7 @@ export async function startServer(
 // Requests Node refuses before the app sees them (malformed framing,
 // oversized headers, an Expect other than 100-continue) still get the
 // JSON error body and the security headers every answer carries.
-function answerUnparsedRequests(server: Server): void {
+function answerUnparsedRequests(server: Server, logger: Logger): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) {
       socket.destroy()
@@ -143,6 +147,15 @@ function answerUnparsedRequests(server: Server): void {
     }
     const oversized = error.code === 'HPE_HEADER_OVERFLOW'
     const requestId = requestIdFromRaw(error) ?? randomUUID()
+    // One http.request line per answered request, these too; the method
+    // and path are unknown (the request line may be what was malformed).
+    logger.info('http.request', {
+      request_id: requestId,
+      status: oversized ? 431 : 400,
+      code: oversized ? 'headers_too_large' : 'invalid_request',
+      body_bytes: 0,
+      duration_ms: 0,
+    })
     socket.end(
       oversized
         ? rawErrorResponse(
@@ -169,6 +182,15 @@ function answerUnparsedRequests(server: Server): void {
       request_id: requestId,
     })
     request.resume()
+    logger.info('http.request', {
+      request_id: requestId,
+      method: request.method,
+      path: (request.url ?? '/').split('?')[0],
+      status: 417,
+      code: 'expectation_failed',
+      body_bytes: 0,
+      duration_ms: 0,
+    })
   })
 }
 
