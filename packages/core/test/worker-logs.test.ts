@@ -86,7 +86,7 @@ describe(`what the workers log on ${DIALECT_LABEL}`, () => {
       'debug message.addresses',
       'info dispatch.claimed',
       'debug dispatch.attempt_started',
-      'info dispatch.dead_lettered',
+      'error dispatch.dead_lettered',
     ])
     expect(trail[0]?.fields).toMatchObject({
       request_id: 'req-1',

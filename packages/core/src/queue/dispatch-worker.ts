@@ -469,7 +469,9 @@ export class DispatchWorker {
       })
       return
     }
-    this.deps.logger.info(`dispatch.${outcome}`, {
+    // A dead letter needs an operator, as inbound ones do: error level.
+    const level = outcome === 'dead_lettered' ? 'error' : 'info'
+    this.deps.logger[level](`dispatch.${outcome}`, {
       message_id: job.messageId,
       job_id: job.id,
       attempts,
