@@ -335,6 +335,12 @@ class ParleyInstance implements Parley {
   }
   private stopping = false
   private started = false
+  // When the database file was last checked before a write, and what was
+  // wrong with it then.
+  private fileCheck: { at: number; problem: string | undefined } = {
+    at: -Infinity,
+    problem: undefined,
+  }
   // The readiness check under way, which concurrent probes share.
   private readinessCheck: Promise<ReadinessReport> | undefined
 
@@ -740,6 +746,26 @@ class ParleyInstance implements Parley {
     }
   }
 
+  // A write to a database file that was removed or replaced would be
+  // lost: it is refused (503) instead. The file is checked at most once
+  // per FILE_CHECK_INTERVAL_MS; a failure is remembered as long.
+  private requireFile(): void {
+    if (this.db.checkFile === undefined) return
+    const now = this.clock.now()
+    if (now - this.fileCheck.at >= FILE_CHECK_INTERVAL_MS) {
+      this.fileCheck = { at: now, problem: undefined }
+      try {
+        this.checkFile()
+      } catch (error) {
+        this.fileCheck = { at: now, problem: errorMessage(error) }
+      }
+    }
+    const { problem } = this.fileCheck
+    if (problem !== undefined) {
+      throw new UnavailableError(`storage cannot take writes: ${problem}`)
+    }
+  }
+
   // A database file removed, replaced or damaged under the process loses
   // every later commit: an operator must hear of it, not only the probe.
   private checkFile(): void {
@@ -783,6 +809,7 @@ class ParleyInstance implements Parley {
     context: WriteContext = {},
   ): Promise<T> {
     const { lockKey, requestId } = context
+    this.requireFile()
     try {
       return await this.committer.submit(work, lockKey)
     } catch (error) {
@@ -991,6 +1018,9 @@ async function withTimeout<T>(
     clearTimeout(timer)
   }
 }
+
+// How often writes check that the database file is still there.
+const FILE_CHECK_INTERVAL_MS = 1000
 
 // An in-flight marker older than this belongs to a request whose process
 // died: a repeat may take it over (DESIGN section 4).

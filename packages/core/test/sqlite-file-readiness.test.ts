@@ -9,8 +9,14 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createParley, type Parley } from '@parley/core'
+import {
+  createMockProvider,
+  createParley,
+  type Parley,
+  UnavailableError,
+} from '@parley/core'
 import { openSqlite } from '@parley/core/sqlite'
+import { ManualClock, smsRequest } from './support.js'
 
 const cleanups: Array<() => Promise<void>> = []
 
@@ -23,23 +29,30 @@ async function parleyOnFile(): Promise<{
   folder: string
   file: string
   errors: string[]
+  clock: ManualClock
 }> {
   const folder = mkdtempSync(join(tmpdir(), 'parley-file-'))
   const file = join(folder, 'parley.db')
   const db = openSqlite({ filename: file })
   const errors: string[] = []
+  const clock = new ManualClock()
   const logger = {
     debug: () => undefined,
     info: () => undefined,
     warn: () => undefined,
     error: (event: string) => errors.push(event),
   }
-  const parley = await createParley({ db, providers: [], logger })
+  const parley = await createParley({
+    db,
+    providers: [createMockProvider({ family: 'sms' })],
+    logger,
+    clock,
+  })
   cleanups.push(async () => {
     await db.close()
     rmSync(folder, { recursive: true, force: true })
   })
-  return { parley, folder, file, errors }
+  return { parley, folder, file, errors, clock }
 }
 
 describe('readiness on a SQLite file', () => {
@@ -53,6 +66,18 @@ describe('readiness on a SQLite file', () => {
     expect(report.ready).toBe(false)
     expect(report.reason).toMatch(/^database: the database file .* is gone$/)
     expect(errors).toContain('store.file_check_failed')
+  })
+
+  it('refuses sends (unavailable) once the file is gone, instead of accepting them', async () => {
+    const { parley, folder, clock } = await parleyOnFile()
+    await parley.send(smsRequest())
+
+    rmSync(folder, { recursive: true, force: true })
+    // Writes check the file at most once a second.
+    clock.advance(1000)
+
+    await expect(parley.send(smsRequest())).rejects.toThrow(UnavailableError)
+    await expect(parley.send(smsRequest())).rejects.toThrow(/is gone/)
   })
 
   it('is not ready once another file took its path', async () => {
