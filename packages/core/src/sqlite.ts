@@ -4,19 +4,13 @@
  *
  * @packageDocumentation
  */
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  type Stats,
-  statSync,
-} from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
 import type { ParleyDatabase } from '@parley/core'
 import type { ParleySchema } from './store/schema.js'
+import { fileCheck } from './store/sqlite-file.js'
 import {
   immediateTransaction,
   sessionPragmas,
@@ -75,52 +69,6 @@ export function openSqlite(options: SqliteOptions): ParleyDatabase {
     checkFile: fileCheck(options.filename),
     close: () => kysely.destroy(),
   }
-}
-
-// The first 16 bytes of every SQLite database file.
-const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
-
-// A check that the file at `filename` is still the one opened now (same
-// device and inode) and still starts with SQLite's header. A file removed
-// or replaced under the running process would take every later commit
-// with it; random bytes over it would fail every later read.
-function fileCheck(filename: string): (() => void) | undefined {
-  if (filename === ':memory:' || filename === '') return undefined
-  const opened = statSync(filename)
-  return () => {
-    const now = statOrUndefined(filename)
-    if (now === undefined) {
-      throw new Error(`the database file ${filename} is gone`)
-    }
-    if (now.dev !== opened.dev || now.ino !== opened.ino) {
-      throw new Error(`the database file ${filename} was replaced`)
-    }
-    if (now.size > 0 && !readHeader(filename).equals(SQLITE_HEADER)) {
-      throw new Error(
-        `the database file ${filename} is damaged (no SQLite header)`,
-      )
-    }
-  }
-}
-
-function statOrUndefined(filename: string): Stats | undefined {
-  try {
-    return statSync(filename)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
-}
-
-function readHeader(filename: string): Buffer {
-  const header = Buffer.alloc(SQLITE_HEADER.length)
-  const fd = openSync(filename, 'r')
-  try {
-    readSync(fd, header, 0, header.length, 0)
-  } finally {
-    closeSync(fd)
-  }
-  return header
 }
 
 // Kysely's driver prepares every query it runs, and compiling the same SQL
