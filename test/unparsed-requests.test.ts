@@ -5,6 +5,7 @@
 import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { post } from './helpers/http.js'
+import { pollUntil } from './helpers/poll.js'
 import {
   cleanUpServers,
   type ServerProcess,
@@ -81,6 +82,48 @@ describe('requests refused by the HTTP parser', () => {
       code: 'expectation_failed',
     })
     expect(answer.headers['x-frame-options']).toBe('DENY')
+  })
+
+  it('answers an HTTP/1.1 request without Host with a JSON 400', async () => {
+    const answer = parse(
+      await exchange('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'),
+    )
+
+    expect(answer.status).toBe(400)
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'invalid_request' })
+    expect(answer.headers['content-type']).toMatch(/^application\/json/)
+    expect(answer.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/)
+    expect(answer.headers['x-content-type-options']).toBe('nosniff')
+  })
+
+  it('writes one http.request line for each of these answers', async () => {
+    const answers = [
+      await exchange('GARBAGE\r\n\r\n'),
+      await exchange(
+        `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      ),
+      await exchange(
+        'GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\nConnection: close\r\n\r\n',
+      ),
+      await exchange('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'),
+    ].map(parse)
+
+    for (const answer of answers) {
+      const id = answer.headers['x-request-id']
+      const { value: line } = await pollUntil(
+        () =>
+          server
+            .logLines()
+            .find(
+              (item) => item.event === 'http.request' && item.request_id === id,
+            ),
+        { timeoutMs: 3000 },
+      )
+      expect(line).toMatchObject({
+        status: answer.status,
+        code: JSON.parse(answer.body).code,
+      })
+    }
   })
 
   it('stays up afterwards', async () => {

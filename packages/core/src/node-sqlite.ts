@@ -16,6 +16,7 @@ import {
 } from './node-sqlite/node-sqlite-dialect.js'
 import type { ParleyDatabase } from '@parley/core'
 import type { ParleySchema } from './store/schema.js'
+import { fileCheck } from './store/sqlite-file.js'
 import {
   immediateTransaction,
   sessionPragmas,
@@ -92,6 +93,7 @@ export async function openNodeSqlite(
     dialect: 'sqlite',
     kysely,
     writeTransaction: (work) => immediateTransaction(kysely, work),
+    checkFile: fileCheck(options.filename),
     close: () => kysely.destroy(),
   }
 }

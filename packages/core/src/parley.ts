@@ -65,6 +65,7 @@ import {
   releaseIdempotencyKey,
 } from './store/idempotency.js'
 import { isSchemaCurrent, migrateToLatest, ping } from './store/migrations.js'
+import { boundedRead } from './store/bounded-read.js'
 import { readQueueStats } from './store/queue-stats.js'
 import {
   findConversation,
@@ -334,6 +335,14 @@ class ParleyInstance implements Parley {
   }
   private stopping = false
   private started = false
+  // When the database file was last checked before a write, and what was
+  // wrong with it then.
+  private fileCheck: { at: number; problem: string | undefined } = {
+    at: -Infinity,
+    problem: undefined,
+  }
+  // The readiness check under way, which concurrent probes share.
+  private readinessCheck: Promise<ReadinessReport> | undefined
 
   constructor(
     options: ParleyOptions,
@@ -363,7 +372,10 @@ class ParleyInstance implements Parley {
       gauges: () =>
         readGauges({
           breakers: () => health.breakerStates(),
-          queue: (queue) => readQueueStats(this.db.kysely, queue),
+          queue: (queue, timeoutMs) =>
+            boundedRead(this.db, timeoutMs, (kysely) =>
+              readQueueStats(kysely, queue),
+            ),
           now: () => this.clock.now(),
           logger: this.logger,
         }),
@@ -698,7 +710,11 @@ class ParleyInstance implements Parley {
     const timeoutMs = options.timeoutMs ?? DEFAULT_READINESS_TIMEOUT_MS
     checkReadinessTimeout(timeoutMs)
     if (this.stopping) return { ready: false, reason: 'shutting down' }
-    const check = this.checkStorage()
+    // Probes that come while one is under way share it: repeated probes
+    // against a stalled database never take more than one connection.
+    const check = (this.readinessCheck ??= this.checkStorage(timeoutMs).finally(
+      () => (this.readinessCheck = undefined),
+    ))
     // A check that lost the race still ends (or fails) later: nothing
     // may be left to reject unhandled.
     check.catch(() => undefined)
@@ -711,15 +727,55 @@ class ParleyInstance implements Parley {
     )
   }
 
-  private async checkStorage(): Promise<ReadinessReport> {
+  // The database cancels the check's queries once the probe gave up on
+  // them, so a stalled check does not keep its pool connection.
+  private async checkStorage(timeoutMs: number): Promise<ReadinessReport> {
     try {
-      await ping(this.db)
-      if (!(await isSchemaCurrent(this.db))) {
+      this.checkFile()
+      const current = await boundedRead(this.db, timeoutMs, async (kysely) => {
+        const view = { dialect: this.db.dialect, kysely }
+        await ping(view)
+        return isSchemaCurrent(view)
+      })
+      if (!current) {
         return { ready: false, reason: 'database schema is not current' }
       }
       return { ready: true }
     } catch (error) {
       return { ready: false, reason: `database: ${errorMessage(error)}` }
+    }
+  }
+
+  // A write to a database file that was removed or replaced would be
+  // lost: it is refused (503) instead. The file is checked at most once
+  // per FILE_CHECK_INTERVAL_MS; a failure is remembered as long.
+  private requireFile(): void {
+    if (this.db.checkFile === undefined) return
+    const now = this.clock.now()
+    if (now - this.fileCheck.at >= FILE_CHECK_INTERVAL_MS) {
+      this.fileCheck = { at: now, problem: undefined }
+      try {
+        this.checkFile()
+      } catch (error) {
+        this.fileCheck = { at: now, problem: errorMessage(error) }
+      }
+    }
+    const { problem } = this.fileCheck
+    if (problem !== undefined) {
+      throw new UnavailableError(`storage cannot take writes: ${problem}`)
+    }
+  }
+
+  // A database file removed, replaced or damaged under the process loses
+  // every later commit: an operator must hear of it, not only the probe.
+  private checkFile(): void {
+    try {
+      this.db.checkFile?.()
+    } catch (error) {
+      this.logger.error('store.file_check_failed', {
+        error: errorMessage(error),
+      })
+      throw error
     }
   }
 
@@ -753,6 +809,7 @@ class ParleyInstance implements Parley {
     context: WriteContext = {},
   ): Promise<T> {
     const { lockKey, requestId } = context
+    this.requireFile()
     try {
       return await this.committer.submit(work, lockKey)
     } catch (error) {
@@ -961,6 +1018,9 @@ async function withTimeout<T>(
     clearTimeout(timer)
   }
 }
+
+// How often writes check that the database file is still there.
+const FILE_CHECK_INTERVAL_MS = 1000
 
 // An in-flight marker older than this belongs to a request whose process
 // died: a repeat may take it over (DESIGN section 4).

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3'
 import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
 import type { ParleyDatabase } from '@parley/core'
 import type { ParleySchema } from './store/schema.js'
+import { fileCheck } from './store/sqlite-file.js'
 import {
   immediateTransaction,
   sessionPragmas,
@@ -65,6 +66,7 @@ export function openSqlite(options: SqliteOptions): ParleyDatabase {
     dialect: 'sqlite',
     kysely,
     writeTransaction: (work) => immediateTransaction(kysely, work),
+    checkFile: fileCheck(options.filename),
     close: () => kysely.destroy(),
   }
 }

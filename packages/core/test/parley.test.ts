@@ -719,6 +719,24 @@ describe(`Parley on ${DIALECT_LABEL}`, () => {
       }
     })
 
+    it('is not ready when the database holds a migration this code does not know', async () => {
+      await sql`insert into parley_migrations (name, timestamp) values (${'9999_from_a_newer_version'}, ${new Date().toISOString()})`.execute(
+        db.kysely,
+      )
+      expect(await parley.readiness()).toEqual({
+        ready: false,
+        reason: 'database schema is not current',
+      })
+    })
+
+    it('is not ready when one of its tables is missing (idempotency_keys)', async () => {
+      await sql`drop table idempotency_keys`.execute(db.kysely)
+      expect(await parley.readiness()).toEqual({
+        ready: false,
+        reason: 'database schema is not current',
+      })
+    })
+
     it('refuses new work and reports not ready once stopping', async () => {
       await parley.stop()
 

@@ -58,7 +58,7 @@ describe.skipIf(skip !== undefined)('the Postgres pool', () => {
     await admin.query(
       `select pg_terminate_backend(pid) from pg_stat_activity
        where pid <> pg_backend_pid() and state = 'idle'
-         and query like '%parley_migrations%'`,
+         and query like '%idempotency_keys%'`,
     )
     await admin.end()
     await new Promise((resolve) => setTimeout(resolve, 200))

@@ -86,7 +86,7 @@ describe(`what the workers log on ${DIALECT_LABEL}`, () => {
       'debug message.addresses',
       'info dispatch.claimed',
       'debug dispatch.attempt_started',
-      'info dispatch.dead_lettered',
+      'error dispatch.dead_lettered',
     ])
     expect(trail[0]?.fields).toMatchObject({
       request_id: 'req-1',
@@ -103,6 +103,57 @@ describe(`what the workers log on ${DIALECT_LABEL}`, () => {
     expect(dead.items[0]?.lastError).toBe(
       "The 'To' number [address] is not a valid phone number",
     )
+  })
+
+  it('keeps the body and the addresses out of provider error text in their other encodings', async () => {
+    const lines: Line[] = []
+    const body = 'Meet me at 5+6 Main St'
+    const form = (value: string) =>
+      new URLSearchParams({ v: value }).toString().slice(2)
+    // What a provider may echo: the form it was posted, and the numbers
+    // written without "+" or as national digits.
+    const provider = scriptedProvider('sms', (call) => ({
+      kind: 'permanent',
+      error:
+        `rejected To=${form(call.message.to)}&From=${form(call.message.from)}` +
+        `&Body=${form(call.message.body)} (${encodeURIComponent(call.message.body)}); ` +
+        `number ${call.message.to.slice(1)} / ${call.message.to.slice(-10)} ` +
+        `from ${call.message.from.slice(-10)}: ${call.message.body}`,
+    }))
+    db = await testDb()
+    parley = await createParley({
+      db,
+      providers: [provider],
+      logger: capturingLogger(lines),
+      config: { ...BULK_LIMITS, breakerThreshold: 1 },
+    })
+    await parley.start()
+
+    const { id } = await parley.send(smsRequest({ from: FROM, to: TO, body }))
+    await waitFor(() =>
+      lines.some((line) => line.event === 'dispatch.dead_lettered'),
+    )
+
+    const dead = await parley.deadLetters.list('dispatch')
+    const lastError = dead.items[0]?.lastError ?? ''
+    const elsewhere = JSON.stringify(
+      lines.filter((line) => line.event !== 'message.addresses'),
+    )
+    for (const text of [lastError, elsewhere]) {
+      for (const secret of [TO, FROM].flatMap((number) => [
+        number.slice(1),
+        number.slice(-10),
+      ])) {
+        expect(text).not.toContain(secret)
+      }
+      expect(text).not.toContain(form(body))
+      expect(text).not.toContain(encodeURIComponent(body))
+      expect(text).not.toContain(body)
+    }
+    expect(lastError).toContain(
+      'rejected To=[address]&From=[address]&Body=[body]',
+    )
+    expect((await messageRow(db, id)).status).toBe('failed')
   })
 
   it('names the message whose call opened a provider breaker', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { createServer, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, Server as NetServer } from 'node:net'
 import {
   createParley,
   DatabaseRateLimitStore,
@@ -84,12 +84,16 @@ export async function startServer(
     bodyTimeoutMs: config.bodyTimeoutMs,
     isShuttingDown: () => shuttingDown,
   })
-  const server = createServer((request, response) => {
-    requests.enter(response)
-    app(request, response)
-  })
+  // Requests without Host reach the app, which answers them 400 in JSON.
+  const server = createServer(
+    { requireHostHeader: false },
+    (request, response) => {
+      requests.enter(response)
+      app(request, response)
+    },
+  )
   installCheckContinue(server, { maxBodyBytes: config.maxBodyBytes })
-  answerUnparsedRequests(server)
+  answerUnparsedRequests(server, logger)
   try {
     await listen(server, config.port, config.host)
   } catch (error) {
@@ -126,7 +130,7 @@ export async function startServer(
 // Requests Node refuses before the app sees them (malformed framing,
 // oversized headers, an Expect other than 100-continue) still get the
 // JSON error body and the security headers every answer carries.
-function answerUnparsedRequests(server: Server): void {
+function answerUnparsedRequests(server: Server, logger: Logger): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) {
       socket.destroy()
@@ -143,6 +147,15 @@ function answerUnparsedRequests(server: Server): void {
     }
     const oversized = error.code === 'HPE_HEADER_OVERFLOW'
     const requestId = requestIdFromRaw(error) ?? randomUUID()
+    // One http.request line per answered request, these too; the method
+    // and path are unknown (the request line may be what was malformed).
+    logger.info('http.request', {
+      request_id: requestId,
+      status: oversized ? 431 : 400,
+      code: oversized ? 'headers_too_large' : 'invalid_request',
+      body_bytes: 0,
+      duration_ms: 0,
+    })
     socket.end(
       oversized
         ? rawErrorResponse(
@@ -169,6 +182,15 @@ function answerUnparsedRequests(server: Server): void {
       request_id: requestId,
     })
     request.resume()
+    logger.info('http.request', {
+      request_id: requestId,
+      method: request.method,
+      path: (request.url ?? '/').split('?')[0],
+      status: 417,
+      code: 'expectation_failed',
+      body_bytes: 0,
+      duration_ms: 0,
+    })
   })
 }
 
@@ -332,7 +354,17 @@ async function closeListener(
   requests: InFlight,
   lastAnswersMs: number,
 ): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  // The listening socket alone: http's own close() would also end the
+  // idle connections at once, and a connection accepted just before has
+  // not delivered its request yet, so Node counts it idle and would reset
+  // it. It gets a moment to send instead, and is answered 503.
+  // Connections the kernel has queued for accepting are taken first: once
+  // the listening socket closes, the kernel resets them.
+  await delay(ACCEPT_QUEUE_MS)
+  const closed = new Promise<void>((resolve) =>
+    NetServer.prototype.close.call(server, () => resolve()),
+  )
+  await delay(Math.min(UNPARSED_GRACE_MS, lastAnswersMs))
   server.closeIdleConnections()
   await withDeadline(requests.allDone(), lastAnswersMs)
   server.closeAllConnections()
@@ -341,6 +373,18 @@ async function closeListener(
 
 // How long answers still being written when the listener closes may take.
 const LAST_ANSWERS_MS = 1000
+
+// How long a connection accepted before the listener closed has to deliver
+// its request before idle connections are closed.
+const UNPARSED_GRACE_MS = 300
+
+// A pause before the listening socket closes, in which the event loop
+// accepts what the kernel has queued.
+const ACCEPT_QUEUE_MS = 20
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
 
 async function withDeadline(work: Promise<void>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined

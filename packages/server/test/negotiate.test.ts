@@ -6,6 +6,7 @@ import {
   checkAcceptsJson,
   checkContentType,
 } from '../src/http/negotiate.js'
+import { chooseMetricsFormat } from '../src/http/metrics-format.js'
 import { parseBody, parseForm, parseJson } from '../src/http/parse.js'
 
 function requestWith(headers: Record<string, string>): IncomingMessage {
@@ -57,6 +58,45 @@ describe('checkAcceptsJson', () => {
       'not_acceptable',
     )
   })
+})
+
+describe('malformed q-values', () => {
+  it.each(['1.5', 'abc', '-1', '0.0001', '', '1.01'])(
+    'ignores q=%j, so the range weighs 1, for JSON and for /metrics alike',
+    (q) => {
+      expect(
+        codeOf(() =>
+          checkAcceptsJson(requestWith({ accept: `application/json;q=${q}` })),
+        ),
+      ).toBeUndefined()
+      const format = (accept: string) =>
+        chooseMetricsFormat(new URLSearchParams(), accept)
+      expect(format(`text/plain;q=${q}`)).toBe('prometheus')
+      expect(format(`application/json;q=${q}`)).toBe('json')
+      expect(format(`text/plain;q=${q}, application/json;q=0.5`)).toBe(
+        'prometheus',
+      )
+    },
+  )
+
+  it('still honours a well-formed q=0', () => {
+    expect(
+      codeOf(() =>
+        checkAcceptsJson(requestWith({ accept: 'application/json;q=0' })),
+      ),
+    ).toBe('not_acceptable')
+  })
+})
+
+describe('the /metrics format parameter', () => {
+  it.each(['PROMETHEUS', 'Prometheus', 'JSON'])(
+    'reads ?format=%s without regard to case',
+    (value) => {
+      expect(
+        chooseMetricsFormat(new URLSearchParams({ format: value }), undefined),
+      ).toBe(value.toLowerCase())
+    },
+  )
 })
 
 describe('checkContentType', () => {

@@ -10,8 +10,16 @@ import type { MetricFamily, MetricSample } from './exposition.js'
 export interface GaugeSources {
   /** Every provider's breaker state (read without moving it). */
   readonly breakers: () => readonly ProviderBreakerState[]
-  /** One queue's counts, from storage. */
-  readonly queue: (queue: QueueName) => Promise<QueueStats>
+  /**
+   * One queue's counts, from storage; the read should give up after
+   * `timeoutMs` (the scrape stops waiting for it then).
+   */
+  readonly queue: (queue: QueueName, timeoutMs: number) => Promise<QueueStats>
+  /**
+   * How long a scrape waits for the queue counts.
+   * @default 2000
+   */
+  readonly timeoutMs?: number
   /** Now, in ms since the epoch. */
   readonly now: () => number
   readonly logger: Logger
@@ -34,14 +42,36 @@ export async function readGauges(
   sources: GaugeSources,
 ): Promise<MetricFamily[]> {
   const breakers = breakerFamily(sources.breakers())
+  const timeoutMs = sources.timeoutMs ?? QUEUE_STATS_TIMEOUT_MS
   try {
-    const stats = await Promise.all(QUEUES.map((queue) => sources.queue(queue)))
+    const stats = await withinTime(
+      Promise.all(QUEUES.map((queue) => sources.queue(queue, timeoutMs))),
+      timeoutMs,
+    )
     return [breakers, ...queueFamilies(stats, sources.now()), statsUp(1)]
   } catch (error) {
     sources.logger.warn('metrics.queue_stats_failed', {
       error: errorMessage(error),
     })
     return [breakers, statsUp(0)]
+  }
+}
+
+// As long as readiness waits for the database.
+const QUEUE_STATS_TIMEOUT_MS = 2000
+
+// The work's result, or a rejection once it took longer than `ms` (the
+// work itself is left to end, or be cancelled, on its own).
+async function withinTime<T>(work: Promise<T>, ms: number): Promise<T> {
+  work.catch(() => undefined)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([work, expired])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

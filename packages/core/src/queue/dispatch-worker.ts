@@ -473,7 +473,9 @@ export class DispatchWorker {
       })
       return
     }
-    this.deps.logger.info(`dispatch.${outcome}`, {
+    // A dead letter needs an operator, as inbound ones do: error level.
+    const level = outcome === 'dead_lettered' ? 'error' : 'info'
+    this.deps.logger[level](`dispatch.${outcome}`, {
       message_id: job.messageId,
       job_id: job.id,
       attempts,
@@ -519,18 +521,50 @@ export class DispatchWorker {
 }
 
 // A provider's error text may quote the message's addresses (Twilio's
-// "The 'To' number ... is not valid"); it is logged at info level and kept
-// as last_error, where addresses have no place (they are debug-level data).
+// "The 'To' number ... is not valid") or echo the form it was posted
+// (`To=%2B1...&Body=...`); it is logged at info level and kept as
+// last_error, where addresses and bodies have no place (addresses are
+// debug-level data, bodies are never logged). Each is replaced in the
+// encodings a provider is likely to use.
 function withoutAddresses(
   outcome: ProviderOutcome,
   message: OutboundMessage,
 ): ProviderOutcome {
   if (outcome.kind === 'sent') return outcome
+  const replacements = [
+    ...encodings(message.body, MIN_REDACTED_BODY).map(
+      (text) => [text, '[body]'] as const,
+    ),
+    ...[message.from, message.to].flatMap((address) =>
+      addressForms(address).map((text) => [text, '[address]'] as const),
+    ),
+  ].sort(([a], [b]) => b.length - a.length)
   let error = outcome.error
-  for (const address of [message.from, message.to]) {
-    if (address !== '') error = error.split(address).join('[address]')
-  }
+  for (const [text, label] of replacements)
+    error = error.split(text).join(label)
   return error === outcome.error ? outcome : { ...outcome, error }
+}
+
+// A body this short is left in place: replacing every occurrence of a
+// word or two would garble the error text more than it hides.
+const MIN_REDACTED_BODY = 4
+
+// An address as written, its digits alone (without "+"), and its last ten
+// digits (a North American number's national form), each also encoded.
+function addressForms(address: string): string[] {
+  const digits = address.replace(/\D/g, '')
+  const numeric = /^\+?[\d\s().-]+$/.test(address) && digits.length >= 7
+  const forms = numeric
+    ? [address, digits, digits.length > 10 ? digits.slice(-10) : digits]
+    : [address]
+  return forms.flatMap((form) => encodings(form, 1))
+}
+
+// The text as is, URL-encoded, and form-encoded (spaces as "+").
+function encodings(text: string, minLength: number): string[] {
+  if (text.length < minLength) return []
+  const form = new URLSearchParams({ v: text }).toString().slice(2)
+  return [...new Set([text, encodeURIComponent(text), form])]
 }
 
 function toClaimedJob(row: JobRow): ClaimedJob {

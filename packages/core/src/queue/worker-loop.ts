@@ -13,7 +13,16 @@ export interface WorkerLoopOptions {
    */
   readonly step: () => Promise<boolean>
   readonly logger: Logger
+  /**
+   * Now, in ms, for spacing out failure lines.
+   * @default Date.now
+   */
+  readonly now?: () => number
 }
+
+// While steps keep failing (a database outage), one `worker.step_failed`
+// line at most this often, with the number of failures it stands for.
+const FAILURE_LOG_INTERVAL_MS = 10_000
 
 /**
  * Runs `step` over and over: at once while it finds work, otherwise after
@@ -25,6 +34,10 @@ export class WorkerLoop {
   private loop: Promise<void> | undefined
   private wakeUp: (() => void) | undefined
   private woken = false
+  // Failures since the last step that succeeded, and since the last line.
+  private failures = 0
+  private unlogged = 0
+  private lastLoggedAt = 0
 
   constructor(private readonly options: WorkerLoopOptions) {}
 
@@ -57,14 +70,41 @@ export class WorkerLoop {
 
   private async safeStep(): Promise<boolean> {
     try {
-      return await this.options.step()
+      const more = await this.options.step()
+      this.recovered()
+      return more
     } catch (error) {
-      this.options.logger.error('worker.step_failed', {
-        worker: this.options.name,
-        error: errorMessage(error),
-      })
+      this.failed(error)
       return false
     }
+  }
+
+  // The first failure is logged at once, later ones at most once per
+  // FAILURE_LOG_INTERVAL_MS, each line counting the failures since the
+  // previous one.
+  private failed(error: unknown): void {
+    const now = (this.options.now ?? Date.now)()
+    this.failures += 1
+    this.unlogged += 1
+    const first = this.failures === 1
+    if (!first && now - this.lastLoggedAt < FAILURE_LOG_INTERVAL_MS) return
+    this.options.logger.error('worker.step_failed', {
+      worker: this.options.name,
+      error: errorMessage(error),
+      failures: this.unlogged,
+    })
+    this.unlogged = 0
+    this.lastLoggedAt = now
+  }
+
+  private recovered(): void {
+    if (this.failures === 0) return
+    this.options.logger.info('worker.step_recovered', {
+      worker: this.options.name,
+      failures: this.failures,
+    })
+    this.failures = 0
+    this.unlogged = 0
   }
 
   private idle(): Promise<void> {

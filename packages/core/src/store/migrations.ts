@@ -10,7 +10,7 @@ import {
   sql,
 } from 'kysely'
 import { ParleyError } from '../errors.js'
-import type { DialectName, ParleyDatabase } from './schema.js'
+import type { DialectName, ParleyDatabase, ParleySchema } from './schema.js'
 
 /**
  * The column types that differ between dialects, in one place. Everything
@@ -358,26 +358,48 @@ function isVanishedObject(error: unknown): boolean {
 }
 
 /**
- * True when every known migration has been applied. Reads the migration
- * table directly (one cheap query, no catalogue scan), so readiness
- * probes stay light.
+ * True when the applied migrations are exactly the known ones (none
+ * missing, none unknown: a newer code's migration means this code does
+ * not know the schema) and Parley's tables are all there. Two cheap
+ * queries (the migration table, and one statement that reads no row of
+ * each table), no catalogue scan, so readiness probes stay light.
  */
-export async function isSchemaCurrent(db: ParleyDatabase): Promise<boolean> {
+export async function isSchemaCurrent(
+  db: Pick<ParleyDatabase, 'dialect' | 'kysely'>,
+): Promise<boolean> {
   const known = Object.keys(migrationsFor(db.dialect))
   try {
     const applied = await sql<{ name: string }>`select name from ${sql.table(
       'parley_migrations',
     )}`.execute(db.kysely)
     const names = new Set(applied.rows.map((row) => row.name))
-    return known.every((name) => names.has(name))
+    const exact =
+      names.size === known.length && known.every((name) => names.has(name))
+    if (!exact) return false
+    await sql`${sql.join(
+      TABLES.map((table) => sql`select 1 from ${sql.table(table)} where 1 = 0`),
+      sql` union all `,
+    )}`.execute(db.kysely)
+    return true
   } catch (error) {
-    // No migration table yet: nothing has been applied.
+    // No migration table yet (nothing applied), or a table gone.
     if (isVanishedObject(error) || /no such table/i.test(String(error))) {
       return false
     }
     throw error
   }
 }
+
+// Every table of ParleySchema.
+const TABLES: readonly (keyof ParleySchema)[] = [
+  'rate_limit_buckets',
+  'pending_status_updates',
+  'conversations',
+  'messages',
+  'dispatch_jobs',
+  'inbound_events',
+  'idempotency_keys',
+]
 
 function describeFailure(results: MigrationResultSet['results']): string {
   const failed = results?.find((result) => result.status === 'Error')
@@ -387,7 +409,7 @@ function describeFailure(results: MigrationResultSet['results']): string {
 }
 
 /** A cheap round trip, for readiness checks. */
-export async function ping(db: ParleyDatabase): Promise<void> {
+export async function ping(db: Pick<ParleyDatabase, 'kysely'>): Promise<void> {
   await sql`select 1`.execute(db.kysely)
 }
 

@@ -200,6 +200,13 @@ export interface ParleyDatabase {
     channel: string,
     onNotify: NotificationHandler,
   ): Promise<() => Promise<void>>
+  /**
+   * Throws when the storage the connection opened is no longer the one at
+   * its path, or is damaged (SQLite: the file was removed, replaced, or
+   * lost its header), with the reason. Readiness calls it; databases
+   * without a file of their own do not have it.
+   */
+  checkFile?(): void
   /** Closes the connection (or pool), and the listening session if any. */
   close(): Promise<void>
 }

@@ -117,6 +117,7 @@ async function handle(
   state: RequestState,
 ): Promise<void> {
   const url = requestUrl(request.url ?? '/')
+  requireHost(request)
   if (options.isShuttingDown()) refuseWhileStopping(url.pathname, response)
   const keyId = await passEdge(options, request, url.pathname, state)
   const route = findRoute(request.method ?? 'GET', url.pathname)
@@ -200,11 +201,26 @@ function requestUrl(target: string): URL {
   }
 }
 
+// HTTP/1.1 requires Host (RFC 9112 section 3.2). Node's own refusal is a
+// bare 400, so the server lets such requests through to be refused here,
+// with the error body and headers every answer carries.
+function requireHost(request: IncomingMessage): void {
+  if (request.httpVersion !== '1.1' || request.headers.host !== undefined) {
+    return
+  }
+  throw new HttpError(
+    'invalid_request',
+    'an HTTP/1.1 request needs a Host header',
+  )
+}
+
 // While shutting down, liveness and metrics keep answering (the process
 // still serves them truthfully); everything else, readiness included, is
 // refused so that clients and load balancers move on.
 function refuseWhileStopping(pathname: string, response: ServerResponse): void {
-  if (pathname === '/healthz' || pathname === '/metrics') return
+  // One trailing slash is ignored, as the router ignores it.
+  const path = pathname.length > 1 ? pathname.replace(/\/$/, '') : pathname
+  if (path === '/healthz' || path === '/metrics') return
   response.setHeader('Connection', 'close')
   throw new HttpError('unavailable', 'the server is shutting down', {
     'Retry-After': '5',

@@ -4,6 +4,7 @@ import type { FieldError } from '@parley/core'
 export type ErrorCode =
   | 'validation_failed'
   | 'invalid_json'
+  | 'invalid_request'
   | 'unauthorized'
   | 'not_found'
   | 'method_not_allowed'
@@ -12,9 +13,11 @@ export type ErrorCode =
   | 'idempotency_in_progress'
   | 'payload_too_large'
   | 'unsupported_media_type'
+  | 'expectation_failed'
   | 'no_route'
   | 'idempotency_key_reused'
   | 'rate_limited'
+  | 'headers_too_large'
   | 'unavailable'
   | 'internal'
 
@@ -22,6 +25,7 @@ export type ErrorCode =
 export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   validation_failed: 400,
   invalid_json: 400,
+  invalid_request: 400,
   unauthorized: 401,
   not_found: 404,
   method_not_allowed: 405,
@@ -30,9 +34,11 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   idempotency_in_progress: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  expectation_failed: 417,
   no_route: 422,
   idempotency_key_reused: 422,
   rate_limited: 429,
+  headers_too_large: 431,
   unavailable: 503,
   internal: 500,
 }

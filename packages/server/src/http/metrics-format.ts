@@ -13,13 +13,14 @@ export type MetricsFormat = 'json' | 'prometheus'
  * every tie give JSON. OpenMetrics is not written: a client that prefers
  * it gets the 0.0.4 text, which every Prometheus reads.
  *
- * Throws 400 for another `format` and 406 when `Accept` rules out both.
+ * `format` is read without regard to case. Throws 400 for another
+ * `format` and 406 when `Accept` rules out both.
  */
 export function chooseMetricsFormat(
   query: URLSearchParams,
   accept: string | undefined,
 ): MetricsFormat {
-  const asked = query.get('format')
+  const asked = query.get('format')?.toLowerCase() ?? null
   if (asked === 'json' || asked === 'prometheus') return asked
   if (asked !== null) throw badFormat()
   const json = acceptQuality(accept, 'application', 'json')

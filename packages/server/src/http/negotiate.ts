@@ -66,16 +66,19 @@ function parseAccept(header: string): MediaRange[] {
   })
 }
 
+// A q that is not a qvalue of RFC 9110 section 12.4.2 (0 to 1, at most
+// three decimals: `q=1.5`, `q=-1`, `q=abc`) is ignored, as an unknown
+// parameter would be: the range keeps the default weight, 1. One rule,
+// wherever Accept is read.
 function qualityOf(params: readonly string[]): number {
   for (const param of params) {
-    const [name, value] = param.split('=').map((item) => item.trim())
-    if (name?.toLowerCase() === 'q') {
-      const q = Number(value)
-      return Number.isFinite(q) ? q : 0
-    }
+    const [name, value = ''] = param.split('=').map((item) => item.trim())
+    if (name?.toLowerCase() === 'q' && QVALUE.test(value)) return Number(value)
   }
   return 1
 }
+
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
 
 /**
  * Reads the body's media type and checks it is one the route takes, in
