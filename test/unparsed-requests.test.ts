@@ -84,10 +84,18 @@ describe('requests refused by the HTTP parser', () => {
     expect(answer.headers['x-frame-options']).toBe('DENY')
   })
 
-  it('answers an HTTP/1.1 request without Host with a JSON 400', async () => {
-    const answer = parse(
-      await exchange('GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'),
-    )
+  it.each([
+    ['without Host', 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n'],
+    [
+      'with two Host headers',
+      'GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n',
+    ],
+    [
+      'with two Host headers spelled differently',
+      'GET /healthz HTTP/1.0\r\nhost: a\r\nHOST: a\r\nConnection: close\r\n\r\n',
+    ],
+  ])('answers an HTTP/1.x request %s with a JSON 400', async (_, raw) => {
+    const answer = parse(await exchange(raw))
 
     expect(answer.status).toBe(400)
     expect(JSON.parse(answer.body)).toMatchObject({ code: 'invalid_request' })

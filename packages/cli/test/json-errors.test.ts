@@ -64,6 +64,15 @@ describe('--json when the command fails', () => {
       },
       { args: ['messages', 'abc'], code: 2, error: { code: 'usage' } },
       { args: ['send', 'sms', '--bogus'], code: 2, error: { code: 'usage' } },
+      {
+        args: [],
+        code: 2,
+        error: {
+          code: 'usage',
+          message: expect.stringMatching(/a command is needed/),
+        },
+      },
+      { args: ['dead-letters', 'retry'], code: 2, error: { code: 'usage' } },
     ]
 
     for (const { args, code, error } of cases) {
@@ -74,9 +83,10 @@ describe('--json when the command fails', () => {
       const document = JSON.parse(result.stdout)
       expect(Object.keys(document)).toEqual(['error'])
       expect(document.error).toMatchObject({
-        ...error,
         message: expect.any(String),
+        ...error,
       })
+      expect(document.error.message).not.toMatch(/outputHelp/)
     }
   })
 

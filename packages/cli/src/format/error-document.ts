@@ -27,9 +27,7 @@ export interface ErrorDocument {
 export function errorDocument(error: unknown): ErrorDocument {
   if (error instanceof ApiError) return apiErrorDocument(error)
   if (error instanceof CommanderError) {
-    return {
-      error: { code: 'usage', message: error.message.replace(/^error: /, '') },
-    }
+    return { error: { code: 'usage', message: usageMessage(error) } }
   }
   if (error instanceof CliError) {
     return { error: { code: error.code, message: error.message } }
@@ -50,4 +48,13 @@ function apiErrorDocument(error: ApiError): ErrorDocument {
       ...(error.details.length === 0 ? {} : { details: [...error.details] }),
     },
   }
+}
+
+// Commander shows the help (its message is the internal "(outputHelp)")
+// when a command, or a group's subcommand, is missing.
+function usageMessage(error: CommanderError): string {
+  if (error.code === 'commander.help' || error.message === '(outputHelp)') {
+    return 'a command is needed: run parley --help to see them'
+  }
+  return error.message.replace(/^error: /, '')
 }

@@ -201,17 +201,31 @@ function requestUrl(target: string): URL {
   }
 }
 
-// HTTP/1.1 requires Host (RFC 9112 section 3.2). Node's own refusal is a
-// bare 400, so the server lets such requests through to be refused here,
+// HTTP/1.1 requires exactly one Host (RFC 9112 section 3.2: a server
+// answers 400 to none or several). Node's own refusal is a bare 400 and it
+// lets duplicates through (keeping the first), so both are refused here,
 // with the error body and headers every answer carries.
 function requireHost(request: IncomingMessage): void {
-  if (request.httpVersion !== '1.1' || request.headers.host !== undefined) {
-    return
+  const hosts = hostHeaderCount(request)
+  if (hosts > 1) {
+    throw new HttpError(
+      'invalid_request',
+      'a request may carry one Host header',
+    )
   }
+  if (request.httpVersion !== '1.1' || hosts === 1) return
   throw new HttpError(
     'invalid_request',
     'an HTTP/1.1 request needs a Host header',
   )
+}
+
+function hostHeaderCount(request: IncomingMessage): number {
+  let count = 0
+  for (let i = 0; i < request.rawHeaders.length; i += 2) {
+    if (request.rawHeaders[i]?.toLowerCase() === 'host') count += 1
+  }
+  return count
 }
 
 // While shutting down, liveness and metrics keep answering (the process
