@@ -43,7 +43,9 @@ export function createProgram(output: CliOutput = processOutput): Command {
     .exitOverride()
     .configureOutput({
       writeOut: (text: string) => output.out(text),
-      writeErr: (text: string) => output.err(text),
+      // Commander quotes refused values: keep their control characters
+      // (an escape sequence in an argument) off the terminal.
+      writeErr: (text: string) => output.err(withoutControls(text)),
     })
     .configureHelp({ subcommandTerm })
     .showHelpAfterError('(run with --help for usage)')
@@ -208,4 +210,13 @@ function reportFailure(
   output.err(formatErrorReport(error, errColors(output)))
   if (json) output.out(formatJson(errorDocument(error)))
   return error instanceof UsageError ? 2 : 1
+}
+
+// Every C0/C1 control character but tab and line feed, and bidirectional
+// overrides, shown as U+FFFD.
+function withoutControls(text: string): string {
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
+    '\ufffd',
+  )
 }

@@ -73,6 +73,18 @@ describe('values the CLI checks itself', () => {
           '--timestamp',
           at,
           '--idempotency-key',
+          'k\x7f\x1b[2J',
+        ],
+        /--idempotency-key/,
+      ],
+      [
+        [
+          ...sms,
+          '--body',
+          'x',
+          '--timestamp',
+          at,
+          '--idempotency-key',
           'k'.repeat(256),
         ],
         /--idempotency-key/,
@@ -106,6 +118,8 @@ describe('values the CLI checks itself', () => {
 
       expect(result.code, args.join(' ')).toBe(2)
       expect(result.stderr, args.join(' ')).toMatch(message)
+      // A refused value is shown, but never its control characters.
+      expect(result.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/)
     }
     expect(server.requests).toEqual([])
   })

@@ -25,6 +25,15 @@ describe('redactUrl', () => {
     )
   })
 
+  it('masks a fragment, which no server reads and may hold a secret', () => {
+    const url = 'postgres://127.0.0.1:1/parley#password=FRAG%2Fs3cr3t'
+
+    expect(redactUrl(url)).toBe('postgres://127.0.0.1:1/parley#***')
+    expect(
+      redactCredentials(`failed: ${url} (password=FRAG/s3cr3t)`, url),
+    ).not.toMatch(/FRAG|s3cr3t/)
+  })
+
   it('leaves URLs without credentials, and file paths, as they are', () => {
     expect(redactUrl('http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080')
     expect(redactUrl('./data/parley.db')).toBe('./data/parley.db')

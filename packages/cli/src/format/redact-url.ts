@@ -1,5 +1,6 @@
-// Credentials a URL can carry: the userinfo password, and query parameters
-// named like a secret (`password=`, `sslpassword=`, `api_key=`, `token=`).
+// Credentials a URL can carry: the userinfo password, query parameters
+// named like a secret (`password=`, `sslpassword=`, `api_key=`, `token=`)
+// and anything in its fragment.
 const secretParameter = /pass|pwd|secret|token|key|auth|credential/i
 
 const mask = '***'
@@ -25,6 +26,11 @@ export function redactUrl(text: string): string {
   for (const name of new Set(url.searchParams.keys())) {
     if (!secretParameter.test(name)) continue
     url.searchParams.set(name, mask)
+    masked = true
+  }
+  // No database or server reads a fragment; whatever it holds is masked.
+  if (url.hash.length > 1) {
+    url.hash = mask
     masked = true
   }
   // Unchanged text stays as written (`new URL` would add a slash).
@@ -53,7 +59,13 @@ function credentialsOf(text: string): string[] {
   } catch {
     return []
   }
-  const secrets = [url.password, safeDecode(url.password)]
+  const fragment = url.hash.slice(1)
+  const secrets = [
+    url.password,
+    safeDecode(url.password),
+    fragment,
+    safeDecode(fragment),
+  ]
   for (const [name, value] of url.searchParams) {
     if (secretParameter.test(name))
       secrets.push(value, encodeURIComponent(value))
