@@ -245,7 +245,11 @@ describe('SIGTERM during a load run', () => {
         // reset by the kernel; the server never saw it.)
         expect(outcome.endedAt, context).toBeGreaterThanOrEqual(closingAt - 5)
         if (outcome.connectedAt === undefined) {
-          expect(outcome.error, context).toBe('ECONNREFUSED')
+          // Could not connect: refused, or reset by the kernel before the
+          // client saw its connection (it was still in the accept queue).
+          expect(['ECONNREFUSED', 'ECONNRESET'], context).toContain(
+            outcome.error,
+          )
         } else {
           expect(outcome.connectedAt, context).toBeGreaterThanOrEqual(closingAt)
         }
