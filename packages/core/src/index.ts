@@ -24,6 +24,7 @@ export {
   type TraceOptions,
 } from './parley.js'
 export type { ParleyConfig, ResolvedConfig } from './config.js'
+export { isStorableText } from './messages/validate.js'
 export { resolveConfig } from './config.js'
 export {
   type FieldError,

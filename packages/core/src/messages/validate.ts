@@ -32,6 +32,15 @@ const UNSTORABLE =
   /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 /**
+ * True when `text` can be stored and returned byte for byte on every
+ * backend: it holds no NUL (Postgres refuses it) and no lone surrogate
+ * half (which has no UTF-8 form).
+ */
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text)
+}
+
+/**
  * Validates and normalizes an outbound request of the given family. Throws
  * a {@link ValidationError} that lists every bad field at once.
  */
@@ -177,7 +186,7 @@ function readString(
 function stringProblem(value: unknown, rules: StringRules): string | null {
   if (value === undefined || value === null) return 'is required'
   if (typeof value !== 'string') return 'must be a string'
-  if (UNSTORABLE.test(value)) {
+  if (!isStorableText(value)) {
     return 'must not contain NUL characters or unpaired surrogates'
   }
   if (rules.nonEmpty && value.trim() === '') return 'must not be empty'

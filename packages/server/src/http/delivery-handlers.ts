@@ -2,6 +2,7 @@ import {
   type DeliveryStatusUpdate,
   fromSendGridEvent,
   fromTwilioStatus,
+  isStorableText,
   type Parley,
   type QueueName,
   sendGridMessageId,
@@ -175,9 +176,6 @@ function isText(value: unknown): value is string {
     typeof value === 'string' &&
     value.trim() !== '' &&
     value.length <= 255 &&
-    !UNSTORABLE.test(value)
+    isStorableText(value)
   )
 }
-
-const UNSTORABLE =
-  /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
