@@ -96,6 +96,32 @@ describe('parsePhone', () => {
   it('does not take a number with letters for a sender ID', () => {
     expect(participant('1-800-FLOWERS', 'US', true)).toBeUndefined()
   })
+
+  // Answers are cached by text and region: a repeat gives the same answer,
+  // and the same text read in another region is read afresh.
+  it('answers a repeat as it answered the first time, per region', () => {
+    const cases: Array<[string, string, string | undefined]> = [
+      ['07911 123456', 'GB', '+447911123456'],
+      ['07911 123456', 'US', undefined],
+      ['(804) 555-1234', 'US', '+18045551234'],
+      ['(804) 555-1234', 'GB', '+448045551234'],
+      ['804 555 1234', 'CA', '+18045551234'],
+    ]
+    for (let round = 0; round < 3; round += 1) {
+      for (const [text, region, expected] of cases) {
+        expect(participant(text, region)).toBe(expected)
+      }
+    }
+  })
+
+  it('still reads every number right after more numbers than it keeps', () => {
+    for (let n = 0; n < 10_050; n += 1) {
+      const national = String(2_015_550_000 + n)
+      expect(participant(national)).toBe(`+1${national}`)
+    }
+    expect(participant('07911 123456', 'GB')).toBe('+447911123456')
+    expect(participant('(804) 555', 'US')).toBeUndefined()
+  })
 })
 
 describe('isKnownRegion', () => {

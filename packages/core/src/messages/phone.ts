@@ -52,7 +52,31 @@ export function parsePhone(
   return parseFullNumber(trimmed, region)
 }
 
+// Parsing a full number is the most expensive step of validating a message
+// (for +1 numbers libphonenumber tries the patterns of every NANP region to
+// find the number's own). Senders and recipients repeat from message to
+// message, so the answers are kept, the least recently used dropped past
+// PARSED_CACHE_SIZE. An answer depends only on the text and the region.
+const PARSED_CACHE_SIZE = 10_000
+const parsed = new Map<string, PhoneParse>()
+
 function parseFullNumber(text: string, region: string): PhoneParse {
+  const key = `${region}:${text}`
+  const cached = parsed.get(key)
+  if (cached !== undefined) {
+    parsed.delete(key)
+    parsed.set(key, cached)
+    return cached
+  }
+  const result = parseUncached(text, region)
+  parsed.set(key, result)
+  if (parsed.size > PARSED_CACHE_SIZE) {
+    parsed.delete(parsed.keys().next().value as string)
+  }
+  return result
+}
+
+function parseUncached(text: string, region: string): PhoneParse {
   try {
     const number = parsePhoneNumberWithError(text, {
       defaultCountry: region as CountryCode,
