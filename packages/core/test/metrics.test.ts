@@ -174,6 +174,39 @@ describe('Metrics', () => {
     expect(providers).toEqual(['twilio-main', 'twilio-backup'])
   })
 
+  it('keeps apart providers whose names would run together, and hands out series that later counts leave as they were', () => {
+    const { metrics, events } = setup()
+    const attempt = (family: 'sms' | 'email', provider: string) =>
+      events.emit('dispatch.attempt', {
+        family,
+        provider,
+        messageId: '1',
+        attempt: 1,
+        outcome: 'sent',
+      })
+
+    attempt('sms', 'a')
+    attempt('sms', 'a\u0000')
+    attempt('sms', 'a\u0000')
+    attempt('sms', '1:a')
+    const before = metrics.counterSeries()
+    attempt('sms', 'a')
+
+    expect(seriesValue(metrics, 'dispatch_attempts', { provider: 'a' })).toBe(2)
+    expect(
+      seriesValue(metrics, 'dispatch_attempts', { provider: 'a\u0000' }),
+    ).toBe(2)
+    expect(seriesValue(metrics, 'dispatch_attempts', { provider: '1:a' })).toBe(
+      1,
+    )
+    const earlier = before.find(
+      (series) =>
+        series.counter === 'dispatch_attempts' &&
+        series.labels.provider === 'a',
+    )
+    expect(earlier?.value).toBe(1)
+  })
+
   it('maps every other event to its counter', () => {
     const { metrics, events } = setup()
 

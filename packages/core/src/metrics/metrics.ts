@@ -116,6 +116,13 @@ export interface CounterSeries {
   readonly value: number
 }
 
+// A series as the metrics keep it: its value is counted in place.
+interface LiveSeries {
+  readonly counter: CounterName
+  readonly labels: Labels
+  value: number
+}
+
 /** A provider, as the metrics know it. */
 export interface MetricsProvider {
   readonly name: string
@@ -159,7 +166,7 @@ const US_PER_SECOND = 1_000_000
  * same series, so the two cannot disagree.
  */
 export class Metrics {
-  private readonly series = new Map<CounterName, Map<string, CounterSeries>>()
+  private readonly series = new Map<CounterName, Map<string, LiveSeries>>()
   private latencyTotalUs = 0
   private latencyMaxUs = 0
 
@@ -188,7 +195,9 @@ export class Metrics {
 
   /** Every labelled counter series now, in catalog order. */
   counterSeries(): CounterSeries[] {
-    return COUNTER_NAMES.flatMap((name) => [...this.seriesOf(name).values()])
+    return COUNTER_NAMES.flatMap((name) =>
+      [...this.seriesOf(name).values()].map((series) => ({ ...series })),
+    )
   }
 
   /**
@@ -353,14 +362,23 @@ export class Metrics {
     return total
   }
 
+  // Counted on every message: the series is found by its label values and
+  // counted in place; a new one is made only the first time.
   private add(counter: CounterName, labels: Labels, by = 1): void {
     const key = seriesKey(counter, labels)
     const map = this.seriesOf(counter)
-    const value = (map.get(key)?.value ?? 0) + by
-    map.set(key, { counter, labels: orderedLabels(counter, labels), value })
+    const series = map.get(key)
+    if (series) series.value += by
+    else {
+      map.set(key, {
+        counter,
+        labels: orderedLabels(counter, labels),
+        value: by,
+      })
+    }
   }
 
-  private seriesOf(counter: CounterName): Map<string, CounterSeries> {
+  private seriesOf(counter: CounterName): Map<string, LiveSeries> {
     const map = this.series.get(counter)
     if (!map) throw new Error(`unknown counter ${counter}`)
     return map
@@ -376,7 +394,13 @@ function orderedLabels(counter: CounterName, labels: Labels): Labels {
   return ordered
 }
 
+// The label values, each prefixed by its length, so that no two label sets
+// share a key whatever characters a provider's name holds.
 function seriesKey(counter: CounterName, labels: Labels): string {
-  const names = COUNTER_CATALOG[counter].labels
-  return JSON.stringify(names.map((name) => labels[name] ?? ''))
+  let key = ''
+  for (const name of COUNTER_CATALOG[counter].labels) {
+    const value = labels[name] ?? ''
+    key += `${value.length}:${value}`
+  }
+  return key
 }
