@@ -74,8 +74,11 @@ function row(setup, load, bareRps, memory) {
   }
 }
 
-async function bare() {
-  const server = await startServerProcess({ script: 'bench/bare-server.mjs' })
+async function bare(workUs = 0) {
+  const server = await startServerProcess({
+    script: 'bench/bare-server.mjs',
+    env: { BENCH_WORK_US: String(workUs) },
+  })
   try {
     const load = await measure(server, 0, false)
     return { load, memory: memoryOf(server.pid) }
@@ -112,6 +115,10 @@ async function parley(name, env, idempotency, fillSenders) {
 }
 
 const bareRun = await bare()
+// The bare server spinning WORK_US of CPU per request: what share of the
+// bare throughput any server that works that long per request keeps here.
+const WORK_US = 50
+const bareWork = options.tiny ? undefined : await bare(WORK_US)
 const full = await parley('full', {}, false, true)
 // Tiny mode (the smoke test) runs the two setups that matter most.
 const fullKeys = options.tiny
@@ -137,6 +144,13 @@ saveResult(options.out, 'accept', {
   settings: { durationSec, connections, warmupSec, path: PATH },
   rows: [
     row('bare node:http', bareRun.load, bareRps, bareRun.memory),
+    bareWork &&
+      row(
+        `bare node:http + ${WORK_US} us of CPU work a request`,
+        bareWork.load,
+        bareRps,
+        bareWork.memory,
+      ),
     row('Parley, synchronous=FULL (default)', full.load, bareRps, full.memory),
     fullKeys &&
       row(
@@ -160,7 +174,7 @@ saveResult(options.out, 'accept', {
     rss_mib_after_senders: full.after?.rss,
     peak_rss_mib_after_senders: full.after?.peak,
   },
-  raw: { bare: bareRun, full, fullKeys, normal, normalKeys },
+  raw: { bare: bareRun, bareWork, full, fullKeys, normal, normalKeys },
 })
 process.stdout.write(
   `\nserver RSS after ${full.senders} distinct senders: ${full.after?.rss} MiB (peak ${full.after?.peak} MiB)\n`,

@@ -3,10 +3,24 @@
  * body and answers 202 with the JSON a Parley send answers, and does
  * nothing else. Its throughput is the ceiling of any Node HTTP server on
  * this machine. Listens on HOST:PORT (loopback in the benchmarks).
+ *
+ * With BENCH_WORK_US set it also spins that many microseconds of CPU
+ * before each answer: a stand-in for a server that does some work per
+ * request, to show what share of the bare server's throughput this
+ * machine leaves to any such server (docs/benchmarks.md).
  */
 import { createServer } from 'node:http'
 
 let id = 0
+const workMs = Number(process.env.BENCH_WORK_US ?? 0) / 1000
+
+function work() {
+  if (workMs <= 0) return
+  const until = performance.now() + workMs
+  while (performance.now() < until) {
+    // spinning on purpose: the stand-in's CPU time per request
+  }
+}
 
 const server = createServer((request, response) => {
   if (request.url === '/healthz') {
@@ -16,6 +30,7 @@ const server = createServer((request, response) => {
   }
   request.on('data', () => undefined)
   request.on('end', () => {
+    work()
     id += 1
     const body = JSON.stringify({
       status: 'accepted',
