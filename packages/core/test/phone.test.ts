@@ -115,7 +115,7 @@ describe('parsePhone', () => {
   })
 
   it('still reads every number right after more numbers than it keeps', () => {
-    for (let n = 0; n < 10_050; n += 1) {
+    for (let n = 0; n < 12_000; n += 1) {
       const national = String(2_015_550_000 + n)
       expect(participant(national)).toBe(`+1${national}`)
     }

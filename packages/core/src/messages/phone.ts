@@ -55,24 +55,25 @@ export function parsePhone(
 // Parsing a full number is the most expensive step of validating a message
 // (for +1 numbers libphonenumber tries the patterns of every NANP region to
 // find the number's own). Senders and recipients repeat from message to
-// message, so the answers are kept, the least recently used dropped past
-// PARSED_CACHE_SIZE. An answer depends only on the text and the region.
-const PARSED_CACHE_SIZE = 10_000
-const parsed = new Map<string, PhoneParse>()
+// message, and an answer depends only on the text and the region, so
+// answers are kept in two generations: the newest up to PARSED_CACHE_SIZE,
+// then the generation before, whose answers move up when used again. A
+// generation is dropped whole, so nothing is ever deleted one by one (Map
+// deletes leave holes that cost a rehash).
+const PARSED_CACHE_SIZE = 5_000
+let newer = new Map<string, PhoneParse>()
+let older = new Map<string, PhoneParse>()
 
 function parseFullNumber(text: string, region: string): PhoneParse {
   const key = `${region}:${text}`
-  const cached = parsed.get(key)
-  if (cached !== undefined) {
-    parsed.delete(key)
-    parsed.set(key, cached)
-    return cached
+  const kept = newer.get(key)
+  if (kept !== undefined) return kept
+  const result = older.get(key) ?? parseUncached(text, region)
+  if (newer.size >= PARSED_CACHE_SIZE) {
+    older = newer
+    newer = new Map()
   }
-  const result = parseUncached(text, region)
-  parsed.set(key, result)
-  if (parsed.size > PARSED_CACHE_SIZE) {
-    parsed.delete(parsed.keys().next().value as string)
-  }
+  newer.set(key, result)
   return result
 }
 
