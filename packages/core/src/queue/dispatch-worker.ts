@@ -15,6 +15,7 @@ import type {
 } from '../routing/provider-health.js'
 import type { ProviderRegistry } from '../routing/provider-registry.js'
 import { applyPendingReports } from '../store/delivery.js'
+import { PreparedStatement } from '../store/prepared.js'
 import type { GroupCommitter } from '../store/group-commit.js'
 import {
   type DispatchJobsTable,
@@ -371,9 +372,11 @@ export class DispatchWorker {
     const kept = await this.deps.committer.submit(async (trx) => {
       const ok = await completeRow(trx, settlement)
       if (ok) {
-        await setMessageStatus(trx, job.messageId, 'sent', settlement.now, {
+        await setSentStatement.execute(trx, {
+          id: Number(job.messageId),
           provider: provider.name,
-          provider_message_id: providerMessageId,
+          providerMessageId,
+          now: settlement.now,
         })
         // Reports may beat the provider's answer here; apply them now.
         await applyPendingReports(
@@ -596,37 +599,23 @@ async function markSending(
 async function setMessageStatus(
   trx: Kysely<ParleySchema>,
   messageId: string,
-  status: 'queued' | 'sent' | 'failed',
+  status: 'queued' | 'failed',
   now: string,
-  extra: { provider?: string; provider_message_id?: string } = {},
 ): Promise<void> {
-  await trx
-    .updateTable('messages')
-    .set({ ...extra, status, updated_at: now })
-    .where('id', '=', Number(messageId))
-    .execute()
+  await setStatusStatement.execute(trx, {
+    id: Number(messageId),
+    status,
+    now,
+  })
 }
 
 async function loadOutbound(
   db: Kysely<ParleySchema>,
   messageId: string,
 ): Promise<OutboundMessage> {
-  const row = await db
-    .selectFrom('messages')
-    .select([
-      'id',
-      'channel',
-      'from_address',
-      'to_address',
-      'from_participant',
-      'to_participant',
-      'subject',
-      'body',
-      'attachments',
-      'timestamp',
-    ])
-    .where('id', '=', Number(messageId))
-    .executeTakeFirstOrThrow()
+  const row = await loadStatement.takeFirstOrThrow(db, {
+    id: Number(messageId),
+  })
   const phone = row.channel !== 'email'
   return {
     id: readId(row.id),
@@ -640,3 +629,50 @@ async function loadOutbound(
     timestamp: readTimestamp(row.timestamp),
   }
 }
+
+// The statements run for every job (see PreparedStatement).
+const setStatusStatement = new PreparedStatement(
+  'set message status',
+  (db, p: { id: number; status: 'queued' | 'failed'; now: string }) =>
+    db
+      .updateTable('messages')
+      .set({ status: p.status, updated_at: p.now })
+      .where('id', '=', p.id),
+)
+
+const setSentStatement = new PreparedStatement(
+  'set message sent',
+  (
+    db,
+    p: { id: number; provider: string; providerMessageId: string; now: string },
+  ) =>
+    db
+      .updateTable('messages')
+      .set({
+        provider: p.provider,
+        provider_message_id: p.providerMessageId,
+        status: 'sent',
+        updated_at: p.now,
+      })
+      .where('id', '=', p.id),
+)
+
+const loadStatement = new PreparedStatement(
+  'load outbound message',
+  (db, p: { id: number }) =>
+    db
+      .selectFrom('messages')
+      .select([
+        'id',
+        'channel',
+        'from_address',
+        'to_address',
+        'from_participant',
+        'to_participant',
+        'subject',
+        'body',
+        'attachments',
+        'timestamp',
+      ])
+      .where('id', '=', p.id),
+)

@@ -1,10 +1,12 @@
-import type {
-  Compilable,
-  CompiledQuery,
-  DialectAdapter,
-  Kysely,
-  KyselyPlugin,
-  QueryResult,
+import {
+  type Compilable,
+  type CompiledQuery,
+  type DialectAdapter,
+  type Kysely,
+  type KyselyPlugin,
+  NoResultError,
+  type QueryNode,
+  type QueryResult,
 } from 'kysely'
 import type { ParleySchema } from './schema.js'
 
@@ -40,6 +42,19 @@ export class PreparedStatement<P extends StatementParams, R> {
   /** Runs the statement on `db` (a Kysely instance or a transaction). */
   execute(db: Kysely<ParleySchema>, params: P): Promise<QueryResult<R>> {
     return db.executeQuery(this.compile(db, params))
+  }
+
+  /**
+   * The statement's first row; throws Kysely's `NoResultError` when there
+   * is none, as `executeTakeFirstOrThrow` does.
+   */
+  async takeFirstOrThrow(db: Kysely<ParleySchema>, params: P): Promise<R> {
+    const compiled = this.compile(db, params)
+    const { rows } = await db.executeQuery(compiled)
+    if (rows.length === 0) {
+      throw new NoResultError(compiled.query as QueryNode)
+    }
+    return rows[0]!
   }
 
   /** The statement's SQL with `params` in place. */
