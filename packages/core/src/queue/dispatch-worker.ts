@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { ResolvedConfig } from '../config.js'
 import type { ParleyEvents } from '../events.js'
 import type { Channel, ChannelFamily } from '../messages/types.js'
@@ -15,9 +15,10 @@ import type {
 } from '../routing/provider-health.js'
 import type { ProviderRegistry } from '../routing/provider-registry.js'
 import { applyPendingReports } from '../store/delivery.js'
-import { PreparedStatement } from '../store/prepared.js'
 import type { GroupCommitter } from '../store/group-commit.js'
+import { PreparedStatement } from '../store/prepared.js'
 import {
+  type DialectName,
   type DispatchJobsTable,
   type ParleyDatabase,
   type ParleySchema,
@@ -185,7 +186,7 @@ export class DispatchWorker {
         token: this.token,
       })
       if (rows.length === 0) return []
-      await markSending(trx, rows, now)
+      await markSending(trx, db.dialect, rows, now)
       return rows.map(toClaimedJob)
     })
   }
@@ -581,19 +582,17 @@ function toClaimedJob(row: JobRow): ClaimedJob {
 
 async function markSending(
   trx: Kysely<ParleySchema>,
+  dialect: DialectName,
   rows: readonly JobRow[],
   now: string,
 ): Promise<void> {
-  await trx
-    .updateTable('messages')
-    .set({ status: 'sending', updated_at: now })
-    .where(
-      'id',
-      'in',
-      rows.map((row) => Number(row.message_id)),
-    )
-    .where('status', '=', 'queued')
-    .execute()
+  const ids = rows.map((row) => Number(row.message_id))
+  await markSendingStatements[dialect].execute(trx, {
+    // One parameter for the whole list, whatever its length: a JSON array
+    // on SQLite (json_each), an array literal on Postgres (= any).
+    ids: dialect === 'sqlite' ? JSON.stringify(ids) : `{${ids.join(',')}}`,
+    now,
+  })
 }
 
 async function setMessageStatus(
@@ -630,7 +629,27 @@ async function loadOutbound(
   }
 }
 
-// The statements run for every job (see PreparedStatement).
+// The statements run for every claim and every job (see PreparedStatement).
+const markSendingStatements: Record<
+  DialectName,
+  PreparedStatement<{ ids: string; now: string }, unknown>
+> = {
+  sqlite: new PreparedStatement('mark sending on SQLite', (db, p) =>
+    db
+      .updateTable('messages')
+      .set({ status: 'sending', updated_at: p.now })
+      .where(sql<boolean>`id in (select value from json_each(${p.ids}))`)
+      .where('status', '=', 'queued'),
+  ),
+  postgres: new PreparedStatement('mark sending on Postgres', (db, p) =>
+    db
+      .updateTable('messages')
+      .set({ status: 'sending', updated_at: p.now })
+      .where(sql<boolean>`id = any(cast(${p.ids} as bigint[]))`)
+      .where('status', '=', 'queued'),
+  ),
+}
+
 const setStatusStatement = new PreparedStatement(
   'set message status',
   (db, p: { id: number; status: 'queued' | 'failed'; now: string }) =>
