@@ -183,6 +183,31 @@ describe('synchronous=FULL by a WAL fsync off the event loop', () => {
     await parley.stop()
   })
 
+  it('answers a send only once the fsync of its commit completed', async () => {
+    const manual = manualFsync()
+    // Migrations commit through writeTransaction too: let theirs through.
+    let holding = false
+    const fsync: Fsync = (fd) =>
+      holding ? manual.fsync(fd) : Promise.resolve()
+    const { db } = openOnFile({ fsync })
+    const parley = await createParley({
+      db,
+      providers: [createMockProvider({ family: 'sms' })],
+    })
+    holding = true
+
+    const send = parley.send(smsRequest())
+    const state = watch(send)
+    await manual.called(1)
+    await settle()
+    expect(state.settled()).toBe(false)
+
+    manual.calls[0]!.complete()
+    expect((await send).replayed).toBe(false)
+    holding = false
+    await parley.stop()
+  })
+
   it.each([
     // FULL on a file is kept by the fsync, not by SQLite: NORMAL (1).
     ['FULL', 'file', 1],
