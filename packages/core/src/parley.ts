@@ -57,6 +57,7 @@ import {
   type DeliveryReportResult,
 } from './store/delivery.js'
 import { GroupCommitter } from './store/group-commit.js'
+import { PreparedStatement } from './store/prepared.js'
 import {
   claimIdempotencyKey,
   completeIdempotencyKey,
@@ -659,22 +660,13 @@ class ParleyInstance implements Parley {
   ): Promise<{ id: number | string } | undefined> {
     const now = isoNow(this.clock)
     const { message, providerMessageId } = inbound
-    return trx
-      .insertInto('inbound_events')
-      .values({
-        family: message.family,
-        provider_message_id: providerMessageId,
-        payload: JSON.stringify(message),
-        state: 'pending',
-        run_at: now,
-        received_at: now,
-        updated_at: now,
-      })
-      .onConflict((oc) =>
-        oc.columns(['family', 'provider_message_id']).doNothing(),
-      )
-      .returning('id')
-      .executeTakeFirst()
+    const { rows } = await insertInboundEvent.execute(trx, {
+      family: message.family,
+      providerMessageId,
+      payload: JSON.stringify(message),
+      now,
+    })
+    return rows[0]
   }
 
   async start(): Promise<void> {
@@ -790,17 +782,11 @@ class ParleyInstance implements Parley {
       now,
       snippetLength: this.config.snippetLength,
     })
-    await trx
-      .insertInto('dispatch_jobs')
-      .values({
-        message_id: Number(threaded.messageId),
-        family: message.family,
-        state: 'pending',
-        run_at: now,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute()
+    await insertDispatchJob.execute(trx, {
+      messageId: Number(threaded.messageId),
+      family: message.family,
+      now,
+    })
     return threaded
   }
 
@@ -973,6 +959,49 @@ function createLimiters(
     webhook: limiter(config.rateLimitWebhookPerIpPerMin),
   }
 }
+
+// The inserts of every accepted message and webhook, built once per
+// database (see PreparedStatement).
+const insertDispatchJob = new PreparedStatement(
+  'insert dispatch job',
+  (db, p: { messageId: number; family: ChannelFamily; now: string }) =>
+    db.insertInto('dispatch_jobs').values({
+      message_id: p.messageId,
+      family: p.family,
+      state: 'pending',
+      run_at: p.now,
+      created_at: p.now,
+      updated_at: p.now,
+    }),
+)
+
+const insertInboundEvent = new PreparedStatement(
+  'insert inbound event',
+  (
+    db,
+    p: {
+      family: ChannelFamily
+      providerMessageId: string
+      payload: string
+      now: string
+    },
+  ) =>
+    db
+      .insertInto('inbound_events')
+      .values({
+        family: p.family,
+        provider_message_id: p.providerMessageId,
+        payload: p.payload,
+        state: 'pending',
+        run_at: p.now,
+        received_at: p.now,
+        updated_at: p.now,
+      })
+      .onConflict((oc) =>
+        oc.columns(['family', 'provider_message_id']).doNothing(),
+      )
+      .returning('id'),
+)
 
 // A webhook's event row is unique on its family and provider id: two
 // instances given the same webhook contend for it.

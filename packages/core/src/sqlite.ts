@@ -4,19 +4,12 @@
  *
  * @packageDocumentation
  */
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
-import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
+// (This value import comes first: the declaration bundle drops it, and with
+// it the comment above, which must not land on a kept import.)
+import { openBetterSqlite } from './store/better-sqlite.js'
+import type Database from 'better-sqlite3'
 import type { ParleyDatabase } from '@parley/core'
-import type { ParleySchema } from './store/schema.js'
-import { fileCheck } from './store/sqlite-file.js'
-import {
-  immediateTransaction,
-  sessionPragmas,
-  sqliteSession,
-  type SqliteSynchronous,
-} from './store/sqlite-session.js'
+import type { SqliteSynchronous } from './store/sqlite-session.js'
 
 export type { SqliteSynchronous }
 
@@ -28,9 +21,11 @@ export interface SqliteOptions {
    */
   filename: string
   /**
-   * `FULL` syncs the WAL on every commit, so an accepted message survives a
-   * power cut; `NORMAL` may lose the last commits on power loss (never on a
-   * process crash) and is faster.
+   * `FULL` makes every write transaction durable before it resolves, so an
+   * accepted message survives a power cut (the WAL is synced after the
+   * commit, off the event loop: see {@link openSqlite}); `NORMAL` may lose
+   * the last commits on power loss (never on a process crash) and is
+   * faster.
    * @default 'FULL'
    */
   synchronous?: SqliteSynchronous
@@ -51,53 +46,15 @@ export interface SqliteOptions {
 /**
  * Opens (creating if needed) a SQLite database in WAL mode for Parley.
  * Call `migrateToLatest` (or let `createParley` do it) before use.
+ *
+ * With `synchronous: 'FULL'` on a file, the connection itself runs with
+ * `synchronous = NORMAL` and each write transaction resolves only once an
+ * fsync of the WAL, made on libuv's thread pool and shared by the commits
+ * made before it started, has completed: the durability of FULL without
+ * blocking the event loop for every sync. A failed fsync fails the writes
+ * waiting for it and every later one, and `checkFile` (readiness) reports
+ * it, until the process restarts.
  */
 export function openSqlite(options: SqliteOptions): ParleyDatabase {
-  const session = sqliteSession('openSqlite', options)
-
-  const opened = openFile(options.filename)
-  for (const pragma of sessionPragmas(session)) opened.pragma(pragma)
-  const database = options.wrapDatabase?.(opened) ?? opened
-
-  const kysely = new Kysely<ParleySchema>({
-    dialect: new SqliteDialect({ database: withStatementCache(database) }),
-  })
-  return {
-    dialect: 'sqlite',
-    kysely,
-    writeTransaction: (work) => immediateTransaction(kysely, work),
-    checkFile: fileCheck(options.filename),
-    close: () => kysely.destroy(),
-  }
-}
-
-// Kysely's driver prepares every query it runs, and compiling the same SQL
-// text again on each request was the largest avoidable cost of the accept
-// path (docs/benchmarks.md). Prepared statements are kept by their text,
-// the least recently used dropped past STATEMENT_CACHE_SIZE; a statement
-// still iterating (a streamed query) is never handed out twice.
-const STATEMENT_CACHE_SIZE = 256
-
-function withStatementCache(database: Database.Database): SqliteDatabase {
-  const cache = new Map<string, Database.Statement>()
-  return {
-    close: () => database.close(),
-    prepare: (text) => {
-      const cached = cache.get(text)
-      cache.delete(text)
-      const statement = cached && !cached.busy ? cached : database.prepare(text)
-      cache.set(text, statement)
-      if (cache.size > STATEMENT_CACHE_SIZE) {
-        cache.delete(cache.keys().next().value as string)
-      }
-      return statement
-    },
-  }
-}
-
-function openFile(filename: string): Database.Database {
-  if (filename !== ':memory:') {
-    mkdirSync(dirname(filename), { recursive: true })
-  }
-  return new Database(filename)
+  return openBetterSqlite(options)
 }

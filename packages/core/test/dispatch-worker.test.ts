@@ -148,6 +148,28 @@ describe(`DispatchWorker on ${DIALECT_LABEL}`, () => {
       expect((await messageRow(h.db, id)).status).toBe('sent')
     })
 
+    it('marks every message of a claim sending, and no other', async () => {
+      const gate = deferred<ProviderOutcome>()
+      const provider = scriptedProvider('sms', () => gate.promise)
+      await setup([provider])
+      const claimed = []
+      for (let i = 0; i < 3; i += 1) {
+        claimed.push((await h.parley.send(smsRequest())).id)
+      }
+      const worker = h.dispatchWorker()
+
+      await worker.step()
+      await eventually(() => expect(provider.calls).toHaveLength(3))
+      const later = (await h.parley.send(smsRequest())).id
+
+      for (const id of claimed) {
+        expect((await messageRow(h.db, id)).status).toBe('sending')
+      }
+      expect((await messageRow(h.db, later)).status).toBe('queued')
+      gate.resolve(sent())
+      await worker.idle()
+    })
+
     it('claims no more jobs than its concurrency allows', async () => {
       const gate = deferred<ProviderOutcome>()
       const provider = scriptedProvider('sms', () => gate.promise)

@@ -227,3 +227,81 @@ describe(`GroupCommitter on ${DIALECT_LABEL}`, () => {
     expect(db.calls).toBe(0)
   })
 })
+
+// A database whose transactions run at once but whose commits become
+// durable only when the test says so, as openSqlite's fsync of the WAL.
+function durableByHand(dialect: 'sqlite' | 'postgres') {
+  const started: string[] = []
+  const durable: Array<() => void> = []
+  const db = {
+    dialect,
+    kysely: undefined as unknown as Kysely<ParleySchema>,
+    close: async () => undefined,
+    async writeTransaction<T>(
+      work: (trx: Kysely<ParleySchema>) => Promise<T>,
+    ): Promise<T> {
+      const result = await work(undefined as unknown as Kysely<ParleySchema>)
+      await new Promise<void>((resolve) => durable.push(resolve))
+      return result
+    },
+  }
+  const work = (name: string) => async () => {
+    started.push(name)
+    return name
+  }
+  return { db, started, durable, work }
+}
+
+async function turns(): Promise<void> {
+  for (let turn = 0; turn < 5; turn += 1) {
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+describe('GroupCommitter pipelining', () => {
+  it('on SQLite starts the next batch while the previous commit is made durable, and resolves each caller after its own', async () => {
+    const fake = durableByHand('sqlite')
+    const committer = new GroupCommitter(fake.db, 512)
+    let firstDone = false
+    const first = committer.submit(fake.work('a')).then((value) => {
+      firstDone = true
+      return value
+    })
+    await turns()
+    const second = committer.submit(fake.work('b'))
+    await turns()
+    // b's transaction ran while a's commit was not yet durable.
+    expect(fake.started).toEqual(['a', 'b'])
+    expect(firstDone).toBe(false)
+
+    // A third waits: two batches at most are under way.
+    const third = committer.submit(fake.work('c'))
+    await turns()
+    expect(fake.started).toEqual(['a', 'b'])
+
+    fake.durable[1]!()
+    expect(await second).toBe('b')
+    expect(firstDone).toBe(false)
+    await turns()
+    expect(fake.started).toEqual(['a', 'b', 'c'])
+    fake.durable[0]!()
+    fake.durable[2]!()
+    expect(await Promise.all([first, third])).toEqual(['a', 'c'])
+  })
+
+  it('on Postgres runs one batch at a time', async () => {
+    const fake = durableByHand('postgres')
+    const committer = new GroupCommitter(fake.db, 512)
+    const first = committer.submit(fake.work('a'))
+    await turns()
+    const second = committer.submit(fake.work('b'))
+    await turns()
+    expect(fake.started).toEqual(['a'])
+    fake.durable[0]!()
+    await first
+    await turns()
+    expect(fake.started).toEqual(['a', 'b'])
+    fake.durable[1]!()
+    await second
+  })
+})

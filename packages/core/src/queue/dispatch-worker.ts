@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { ResolvedConfig } from '../config.js'
 import type { ParleyEvents } from '../events.js'
 import type { Channel, ChannelFamily } from '../messages/types.js'
@@ -16,7 +16,9 @@ import type {
 import type { ProviderRegistry } from '../routing/provider-registry.js'
 import { applyPendingReports } from '../store/delivery.js'
 import type { GroupCommitter } from '../store/group-commit.js'
+import { PreparedStatement } from '../store/prepared.js'
 import {
+  type DialectName,
   type DispatchJobsTable,
   type ParleyDatabase,
   type ParleySchema,
@@ -184,7 +186,7 @@ export class DispatchWorker {
         token: this.token,
       })
       if (rows.length === 0) return []
-      await markSending(trx, rows, now)
+      await markSending(trx, db.dialect, rows, now)
       return rows.map(toClaimedJob)
     })
   }
@@ -371,9 +373,11 @@ export class DispatchWorker {
     const kept = await this.deps.committer.submit(async (trx) => {
       const ok = await completeRow(trx, settlement)
       if (ok) {
-        await setMessageStatus(trx, job.messageId, 'sent', settlement.now, {
+        await setSentStatement.execute(trx, {
+          id: Number(job.messageId),
           provider: provider.name,
-          provider_message_id: providerMessageId,
+          providerMessageId,
+          now: settlement.now,
         })
         // Reports may beat the provider's answer here; apply them now.
         await applyPendingReports(
@@ -578,55 +582,39 @@ function toClaimedJob(row: JobRow): ClaimedJob {
 
 async function markSending(
   trx: Kysely<ParleySchema>,
+  dialect: DialectName,
   rows: readonly JobRow[],
   now: string,
 ): Promise<void> {
-  await trx
-    .updateTable('messages')
-    .set({ status: 'sending', updated_at: now })
-    .where(
-      'id',
-      'in',
-      rows.map((row) => Number(row.message_id)),
-    )
-    .where('status', '=', 'queued')
-    .execute()
+  const ids = rows.map((row) => Number(row.message_id))
+  await markSendingStatements[dialect].execute(trx, {
+    // One parameter for the whole list, whatever its length: a JSON array
+    // on SQLite (json_each), an array literal on Postgres (= any).
+    ids: dialect === 'sqlite' ? JSON.stringify(ids) : `{${ids.join(',')}}`,
+    now,
+  })
 }
 
 async function setMessageStatus(
   trx: Kysely<ParleySchema>,
   messageId: string,
-  status: 'queued' | 'sent' | 'failed',
+  status: 'queued' | 'failed',
   now: string,
-  extra: { provider?: string; provider_message_id?: string } = {},
 ): Promise<void> {
-  await trx
-    .updateTable('messages')
-    .set({ ...extra, status, updated_at: now })
-    .where('id', '=', Number(messageId))
-    .execute()
+  await setStatusStatement.execute(trx, {
+    id: Number(messageId),
+    status,
+    now,
+  })
 }
 
 async function loadOutbound(
   db: Kysely<ParleySchema>,
   messageId: string,
 ): Promise<OutboundMessage> {
-  const row = await db
-    .selectFrom('messages')
-    .select([
-      'id',
-      'channel',
-      'from_address',
-      'to_address',
-      'from_participant',
-      'to_participant',
-      'subject',
-      'body',
-      'attachments',
-      'timestamp',
-    ])
-    .where('id', '=', Number(messageId))
-    .executeTakeFirstOrThrow()
+  const row = await loadStatement.takeFirstOrThrow(db, {
+    id: Number(messageId),
+  })
   const phone = row.channel !== 'email'
   return {
     id: readId(row.id),
@@ -640,3 +628,70 @@ async function loadOutbound(
     timestamp: readTimestamp(row.timestamp),
   }
 }
+
+// The statements run for every claim and every job (see PreparedStatement).
+const markSendingStatements: Record<
+  DialectName,
+  PreparedStatement<{ ids: string; now: string }, unknown>
+> = {
+  sqlite: new PreparedStatement('mark sending on SQLite', (db, p) =>
+    db
+      .updateTable('messages')
+      .set({ status: 'sending', updated_at: p.now })
+      .where(sql<boolean>`id in (select value from json_each(${p.ids}))`)
+      .where('status', '=', 'queued'),
+  ),
+  postgres: new PreparedStatement('mark sending on Postgres', (db, p) =>
+    db
+      .updateTable('messages')
+      .set({ status: 'sending', updated_at: p.now })
+      .where(sql<boolean>`id = any(cast(${p.ids} as bigint[]))`)
+      .where('status', '=', 'queued'),
+  ),
+}
+
+const setStatusStatement = new PreparedStatement(
+  'set message status',
+  (db, p: { id: number; status: 'queued' | 'failed'; now: string }) =>
+    db
+      .updateTable('messages')
+      .set({ status: p.status, updated_at: p.now })
+      .where('id', '=', p.id),
+)
+
+const setSentStatement = new PreparedStatement(
+  'set message sent',
+  (
+    db,
+    p: { id: number; provider: string; providerMessageId: string; now: string },
+  ) =>
+    db
+      .updateTable('messages')
+      .set({
+        provider: p.provider,
+        provider_message_id: p.providerMessageId,
+        status: 'sent',
+        updated_at: p.now,
+      })
+      .where('id', '=', p.id),
+)
+
+const loadStatement = new PreparedStatement(
+  'load outbound message',
+  (db, p: { id: number }) =>
+    db
+      .selectFrom('messages')
+      .select([
+        'id',
+        'channel',
+        'from_address',
+        'to_address',
+        'from_participant',
+        'to_participant',
+        'subject',
+        'body',
+        'attachments',
+        'timestamp',
+      ])
+      .where('id', '=', p.id),
+)

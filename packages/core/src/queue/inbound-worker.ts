@@ -4,6 +4,7 @@ import type { ParleyEvents } from '../events.js'
 import type { NormalizedMessage } from '../messages/types.js'
 import { backoffDelay } from '../resilience/backoff.js'
 import type { GroupCommitter } from '../store/group-commit.js'
+import { PreparedStatement } from '../store/prepared.js'
 import {
   type ParleyDatabase,
   type ParleySchema,
@@ -47,6 +48,8 @@ interface ClaimedEvent {
   readonly attempts: number
   /** performance.now() at claim time, for the latency gauge. */
   readonly claimedAt: number
+  /** The payload parsed, once it was (for the batch's lock order). */
+  readonly message?: NormalizedMessage
 }
 
 // One step's events and what threading each produced.
@@ -227,7 +230,8 @@ export class InboundWorker {
     const now = isoNow(this.deps.clock)
     // Parsed here, not at claim time, so that one corrupt payload fails
     // (and is retried, then dead-lettered) alone instead of the batch.
-    const message = JSON.parse(event.payload) as NormalizedMessage
+    const message =
+      event.message ?? (JSON.parse(event.payload) as NormalizedMessage)
     const threaded = await threadMessage(trx, message, {
       direction: 'inbound',
       status: 'received',
@@ -235,20 +239,12 @@ export class InboundWorker {
       snippetLength: this.deps.config.snippetLength,
       providerMessageId: event.providerMessageId,
     })
-    await trx
-      .updateTable('inbound_events')
-      .set({
-        state: 'done',
-        attempts: event.attempts + 1,
-        locked_until: null,
-        claim_token: null,
-        last_error: null,
-        processed_at: now,
-        updated_at: now,
-        message_id: Number(threaded.messageId),
-      })
-      .where('id', '=', Number(event.id))
-      .execute()
+    await markDoneStatement.execute(trx, {
+      id: Number(event.id),
+      attempts: event.attempts + 1,
+      now,
+      messageId: Number(threaded.messageId),
+    })
     return threaded
   }
 
@@ -343,15 +339,45 @@ export class InboundWorker {
 // rows in the same order and cannot deadlock. A payload that does not
 // parse sorts first; it fails alone when the batch is retried one by one.
 function inLockOrder(events: readonly ClaimedEvent[]): ClaimedEvent[] {
-  const keyed = events.map((event) => ({ event, key: lockKeyOf(event) }))
+  const keyed = events.map(withLockKey)
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
   return keyed.map(({ event }) => event)
 }
 
-function lockKeyOf(event: ClaimedEvent): string {
+// The payload is parsed once here and kept with the event for threading.
+function withLockKey(event: ClaimedEvent): {
+  event: ClaimedEvent
+  key: string
+} {
+  let message: NormalizedMessage
   try {
-    return conversationLockKey(JSON.parse(event.payload) as NormalizedMessage)
+    message = JSON.parse(event.payload) as NormalizedMessage
   } catch {
-    return ''
+    return { event, key: '' }
+  }
+  try {
+    return { event: { ...event, message }, key: conversationLockKey(message) }
+  } catch {
+    return { event: { ...event, message }, key: '' }
   }
 }
+
+// Marks a threaded event done with its message, for every event (see
+// PreparedStatement).
+const markDoneStatement = new PreparedStatement(
+  'mark inbound event done',
+  (db, p: { id: number; attempts: number; now: string; messageId: number }) =>
+    db
+      .updateTable('inbound_events')
+      .set({
+        state: 'done',
+        attempts: p.attempts,
+        locked_until: null,
+        claim_token: null,
+        last_error: null,
+        processed_at: p.now,
+        updated_at: p.now,
+        message_id: p.messageId,
+      })
+      .where('id', '=', p.id),
+)

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import { PreparedStatement } from '../store/prepared.js'
 import type {
   DialectName,
   ParleySchema,
@@ -65,30 +66,61 @@ async function claimWhere<Row>(
   limit: number,
   state: 'pending' | 'running',
 ): Promise<Array<Row & { id: number | string }>> {
-  const q = asQueueDb(db)
-  const { table, now } = options
+  const { rows } = await claimStatement(
+    options.table,
+    state,
+    options.dialect,
+  ).execute(db, {
+    now: options.now,
+    limit,
+    leaseUntil: options.leaseUntil,
+    token: options.token,
+  })
+  return rows as Array<Row & { id: number | string }>
+}
+
+// The claim of each table, state and dialect, built once per database
+// (see PreparedStatement): workers run it on every poll.
+const claimStatements = new Map<string, ClaimStatement>()
+
+type ClaimStatement = PreparedStatement<
+  { now: string; limit: number; leaseUntil: string; token: string },
+  unknown
+>
+
+function claimStatement(
+  table: QueueTable,
+  state: 'pending' | 'running',
+  dialect: DialectName,
+): ClaimStatement {
+  const name = `claim ${state} ${table} on ${dialect}`
+  let statement = claimStatements.get(name)
+  if (statement) return statement
   const column = state === 'pending' ? 'run_at' : 'locked_until'
-  const rows = q
-    .selectFrom(table)
-    .select('id')
-    .where('state', '=', state)
-    .where(column, '<=', now)
-    .orderBy(column)
-    .orderBy('id')
-    .limit(limit)
-    .$if(options.dialect === 'postgres', (qb) => qb.forUpdate().skipLocked())
-  const claimed = await q
-    .updateTable(table)
-    .set({
-      state: 'running',
-      locked_until: options.leaseUntil,
-      claim_token: options.token,
-      updated_at: now,
-    })
-    .where('id', 'in', rows)
-    .returningAll()
-    .execute()
-  return claimed as Array<Row & { id: number | string }>
+  statement = new PreparedStatement(name, (db, p) => {
+    const q = asQueueDb(db)
+    const rows = q
+      .selectFrom(table)
+      .select('id')
+      .where('state', '=', state)
+      .where(column, '<=', p.now)
+      .orderBy(column)
+      .orderBy('id')
+      .limit(p.limit)
+      .$if(dialect === 'postgres', (qb) => qb.forUpdate().skipLocked())
+    return q
+      .updateTable(table)
+      .set({
+        state: 'running',
+        locked_until: p.leaseUntil,
+        claim_token: p.token,
+        updated_at: p.now,
+      })
+      .where('id', 'in', rows)
+      .returningAll()
+  })
+  claimStatements.set(name, statement)
+  return statement
 }
 
 /** How a claimed row is settled. */
@@ -134,21 +166,64 @@ async function settle(
   state: QueueState,
   extra: { run_at?: string; last_error: string | null },
 ): Promise<boolean> {
-  const result = await asQueueDb(db)
-    .updateTable(settlement.table)
-    .set({
-      ...extra,
-      state,
-      attempts: settlement.attempts,
-      locked_until: null,
-      claim_token: null,
-      updated_at: settlement.now,
-    })
-    .where('id', '=', Number(settlement.id))
-    .where('state', '=', 'running')
-    .where('claim_token', '=', settlement.token)
-    .executeTakeFirst()
-  return Number(result.numUpdatedRows) === 1
+  const statement = settleStatement(
+    settlement.table,
+    state,
+    extra.run_at !== undefined,
+  )
+  const result = await statement.execute(db, {
+    runAt: extra.run_at ?? null,
+    lastError: extra.last_error,
+    attempts: settlement.attempts,
+    now: settlement.now,
+    id: Number(settlement.id),
+    token: settlement.token,
+  })
+  return Number(result.numAffectedRows) === 1
+}
+
+// The settlements of each table and state, built once per database (see
+// PreparedStatement): workers run one for every row.
+const settleStatements = new Map<string, SettleStatement>()
+
+type SettleStatement = PreparedStatement<
+  {
+    runAt: string | null
+    lastError: string | null
+    attempts: number
+    now: string
+    id: number
+    token: string
+  },
+  unknown
+>
+
+function settleStatement(
+  table: QueueTable,
+  state: QueueState,
+  withRunAt: boolean,
+): SettleStatement {
+  const name = `settle ${table} as ${state}${withRunAt ? ' with run_at' : ''}`
+  let statement = settleStatements.get(name)
+  if (statement) return statement
+  statement = new PreparedStatement(name, (db, p) =>
+    asQueueDb(db)
+      .updateTable(table)
+      .set({
+        ...(withRunAt ? { run_at: p.runAt as string } : {}),
+        last_error: p.lastError,
+        state,
+        attempts: p.attempts,
+        locked_until: null,
+        claim_token: null,
+        updated_at: p.now,
+      })
+      .where('id', '=', p.id)
+      .where('state', '=', 'running')
+      .where('claim_token', '=', p.token),
+  )
+  settleStatements.set(name, statement)
+  return statement
 }
 
 /**

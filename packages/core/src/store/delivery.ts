@@ -6,6 +6,7 @@ import {
   furthestStatus,
 } from '../messages/delivery-status.js'
 import type { ChannelFamily, MessageStatus } from '../messages/types.js'
+import { PreparedStatement } from './prepared.js'
 import { type ParleySchema, readId } from './schema.js'
 
 /** What became of one delivery report. */
@@ -65,14 +66,14 @@ export async function applyPendingReports(
   messageId: string,
   now: string,
 ): Promise<DeliveryStatus | null> {
-  const pending = await trx
-    .deleteFrom('pending_status_updates')
-    .where('provider_message_id', '=', providerMessageId)
-    .where('family', '=', family)
-    .returning('status')
-    .execute()
+  const { rows } = await takePendingReports.execute(trx, {
+    providerMessageId,
+    family,
+  })
+  // Almost always none: the report came after the provider's answer.
+  if (rows.length === 0) return null
   const furthest = furthestStatus(
-    pending.map((row) => row.status as DeliveryStatus),
+    rows.map((row) => row.status as DeliveryStatus),
   )
   const next = furthest ? advanceStatus('sent', furthest) : null
   if (next !== null) await setStatus(trx, messageId, next, now)
@@ -111,9 +112,29 @@ async function setStatus(
   status: DeliveryStatus,
   now: string,
 ): Promise<void> {
-  await trx
-    .updateTable('messages')
-    .set({ status, updated_at: now })
-    .where('id', '=', Number(messageId))
-    .execute()
+  await setStatusStatement.execute(trx, {
+    id: Number(messageId),
+    status,
+    now,
+  })
 }
+
+// Run for every message sent (see PreparedStatement).
+const takePendingReports = new PreparedStatement(
+  'take pending reports',
+  (db, p: { providerMessageId: string; family: ChannelFamily }) =>
+    db
+      .deleteFrom('pending_status_updates')
+      .where('provider_message_id', '=', p.providerMessageId)
+      .where('family', '=', p.family)
+      .returning('status'),
+)
+
+const setStatusStatement = new PreparedStatement(
+  'set message status',
+  (db, p: { id: number; status: DeliveryStatus; now: string }) =>
+    db
+      .updateTable('messages')
+      .set({ status: p.status, updated_at: p.now })
+      .where('id', '=', p.id),
+)

@@ -25,13 +25,22 @@ interface Pending {
  */
 export class GroupCommitter {
   private queue: Pending[] = []
-  private flushing: Promise<void> | undefined
+  private readonly inFlight = new Set<Promise<void>>()
   private scheduled = false
+  // How many batches may be under way at once. SQLite runs one transaction
+  // at a time on its single connection, and a commit there resolves only
+  // once an fsync of the WAL made off the event loop completed: the next
+  // batch may commit while that fsync runs (its own callers still wait for
+  // the fsync that covers their commit). On Postgres two batches would
+  // hold two pool connections and contend for the same rows: one at a time.
+  private readonly depth: number
 
   constructor(
     private readonly db: ParleyDatabase,
     private readonly maxBatch: number,
-  ) {}
+  ) {
+    this.depth = db.dialect === 'sqlite' ? 2 : 1
+  }
 
   /**
    * Runs `work` in the next group commit; resolves after the commit.
@@ -56,30 +65,33 @@ export class GroupCommitter {
 
   /** Resolves once every write submitted so far has settled. */
   async drain(): Promise<void> {
-    while (this.flushing || this.scheduled || this.queue.length > 0) {
-      if (this.flushing) await this.flushing
+    while (this.inFlight.size > 0 || this.scheduled || this.queue.length > 0) {
+      if (this.inFlight.size > 0) await Promise.all(this.inFlight)
       else await new Promise<void>((resolve) => setImmediate(resolve))
     }
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return
+    if (this.scheduled || this.inFlight.size >= this.depth) return
     this.scheduled = true
     // Wait for the rest of this turn of the event loop: requests parsed in
     // the same I/O phase join the batch.
     setImmediate(() => {
       this.scheduled = false
-      this.flushing = this.flush().finally(() => {
-        this.flushing = undefined
-        if (this.queue.length > 0) this.schedule()
-      })
+      this.startBatches()
     })
   }
 
-  private async flush(): Promise<void> {
-    while (this.queue.length > 0) {
+  // Writes submitted while the batches under way commit form the next
+  // batch, which starts as soon as one of them settles.
+  private startBatches(): void {
+    while (this.queue.length > 0 && this.inFlight.size < this.depth) {
       const batch = this.queue.splice(0, this.maxBatch)
-      await this.commit(batch)
+      const done: Promise<void> = this.commit(batch).finally(() => {
+        this.inFlight.delete(done)
+        this.startBatches()
+      })
+      this.inFlight.add(done)
     }
   }
 

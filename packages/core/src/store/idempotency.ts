@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import { IdempotencyInProgressError } from '../errors.js'
+import { PreparedStatement } from './prepared.js'
 import { type ParleySchema, readTimestamp } from './schema.js'
 
 /** Proof that this caller holds an idempotency key's in-flight marker. */
@@ -59,20 +60,14 @@ async function tryClaim(
   request: ClaimRequest,
 ): Promise<IdempotencyClaim | undefined> {
   const now = new Date(request.now).toISOString()
-  const inserted = await db
-    .insertInto('idempotency_keys')
-    .values({
-      scope: request.scope,
-      key: request.key,
-      fingerprint: request.fingerprint,
-      state: 'in_flight',
-      created_at: now,
-      expires_at: new Date(request.now + request.ttlMs).toISOString(),
-    })
-    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-    .returning('key')
-    .executeTakeFirst()
-  if (inserted) return fresh(request, now)
+  const inserted = await insertMarker.execute(db, {
+    scope: request.scope,
+    key: request.key,
+    fingerprint: request.fingerprint,
+    now,
+    expiresAt: new Date(request.now + request.ttlMs).toISOString(),
+  })
+  if (inserted.rows.length > 0) return fresh(request, now)
 
   const row = await db
     .selectFrom('idempotency_keys')
@@ -147,16 +142,55 @@ export async function completeIdempotencyKey(
   token: IdempotencyToken,
   result: string,
 ): Promise<void> {
-  const done = await trx
-    .updateTable('idempotency_keys')
-    .set({ state: 'done', status_code: null, response_body: result })
-    .where('scope', '=', token.scope)
-    .where('key', '=', token.key)
-    .where('state', '=', 'in_flight')
-    .where('created_at', '=', token.createdAt)
-    .executeTakeFirst()
-  if (Number(done.numUpdatedRows) !== 1) throw new IdempotencyInProgressError()
+  const done = await completeMarker.execute(trx, {
+    scope: token.scope,
+    key: token.key,
+    createdAt: token.createdAt,
+    result,
+  })
+  if (Number(done.numAffectedRows) !== 1) {
+    throw new IdempotencyInProgressError()
+  }
 }
+
+// The two statements of every request with a key (see PreparedStatement).
+const insertMarker = new PreparedStatement(
+  'insert idempotency marker',
+  (
+    db,
+    p: {
+      scope: string
+      key: string
+      fingerprint: string
+      now: string
+      expiresAt: string
+    },
+  ) =>
+    db
+      .insertInto('idempotency_keys')
+      .values({
+        scope: p.scope,
+        key: p.key,
+        fingerprint: p.fingerprint,
+        state: 'in_flight',
+        created_at: p.now,
+        expires_at: p.expiresAt,
+      })
+      .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
+      .returning('key'),
+)
+
+const completeMarker = new PreparedStatement(
+  'complete idempotency marker',
+  (db, p: { scope: string; key: string; createdAt: string; result: string }) =>
+    db
+      .updateTable('idempotency_keys')
+      .set({ state: 'done', status_code: null, response_body: p.result })
+      .where('scope', '=', p.scope)
+      .where('key', '=', p.key)
+      .where('state', '=', 'in_flight')
+      .where('created_at', '=', p.createdAt),
+)
 
 /** Drops an in-flight marker after a failure, so a repeat runs afresh. */
 export async function releaseIdempotencyKey(

@@ -1,0 +1,103 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
+import type { SqliteOptions } from '../sqlite.js'
+import type { ParleyDatabase, ParleySchema } from './schema.js'
+import { fileCheck } from './sqlite-file.js'
+import {
+  immediateTransaction,
+  sessionPragmas,
+  sqliteSession,
+} from './sqlite-session.js'
+import { type Fsync, WalSync } from './wal-sync.js'
+
+/**
+ * `openSqlite`, with the fsync of the WAL replaceable (tests).
+ */
+export function openBetterSqlite(
+  options: SqliteOptions,
+  seams: { fsync?: Fsync } = {},
+): ParleyDatabase {
+  const session = sqliteSession('openSqlite', options)
+  const { filename } = options
+  const walSync =
+    session.synchronous === 'FULL' && filename !== ':memory:'
+      ? new WalSync(filename, seams.fsync)
+      : undefined
+
+  const opened = openFile(filename)
+  // FULL is kept by syncing the WAL off the event loop after each commit
+  // (WalSync), so the connection itself need not sync.
+  const pragmas = sessionPragmas(
+    walSync ? { ...session, synchronous: 'NORMAL' } : session,
+  )
+  for (const pragma of pragmas) opened.pragma(pragma)
+  const database = options.wrapDatabase?.(opened) ?? opened
+
+  const kysely = new Kysely<ParleySchema>({
+    dialect: new SqliteDialect({ database: withStatementCache(database) }),
+  })
+  const checkFile = fileCheck(filename)
+  // Only writeTransaction waits for the sync; migrations and every write
+  // of the API and the workers go through it. The few writes made straight
+  // on `kysely` need no durability of their own: retention's deletes (a
+  // lost delete is made again by the next pass) and the release of claims
+  // at shutdown (a lost release lets the lease expire, and the work is
+  // claimed again). Either is synced by the next durable commit anyway:
+  // an fsync covers everything written to the WAL before it.
+  return {
+    dialect: 'sqlite',
+    kysely,
+    writeTransaction: walSync
+      ? async (work) => {
+          // Nothing more is committed once a sync failed (see WalSync).
+          walSync.check()
+          const result = await immediateTransaction(kysely, work)
+          await walSync.afterCommit()
+          return result
+        }
+      : (work) => immediateTransaction(kysely, work),
+    checkFile:
+      checkFile &&
+      (() => {
+        walSync?.check()
+        checkFile()
+      }),
+    close: async () => {
+      await kysely.destroy()
+      await walSync?.close()
+    },
+  }
+}
+
+// Kysely's driver prepares every query it runs, and compiling the same SQL
+// text again on each request was the largest avoidable cost of the accept
+// path (docs/benchmarks.md). Prepared statements are kept by their text,
+// the least recently used dropped past STATEMENT_CACHE_SIZE; a statement
+// still iterating (a streamed query) is never handed out twice.
+const STATEMENT_CACHE_SIZE = 256
+
+function withStatementCache(database: Database.Database): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>()
+  return {
+    close: () => database.close(),
+    prepare: (text) => {
+      const cached = cache.get(text)
+      cache.delete(text)
+      const statement = cached && !cached.busy ? cached : database.prepare(text)
+      cache.set(text, statement)
+      if (cache.size > STATEMENT_CACHE_SIZE) {
+        cache.delete(cache.keys().next().value as string)
+      }
+      return statement
+    },
+  }
+}
+
+function openFile(filename: string): Database.Database {
+  if (filename !== ':memory:') {
+    mkdirSync(dirname(filename), { recursive: true })
+  }
+  return new Database(filename)
+}

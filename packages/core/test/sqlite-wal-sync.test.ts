@@ -1,0 +1,239 @@
+/**
+ * synchronous=FULL on better-sqlite3 (issue 6): the connection runs with
+ * synchronous=NORMAL and each write transaction resolves only after an
+ * fsync of the WAL made off the event loop has completed. The fsync is
+ * replaced here by one the test completes or fails by hand.
+ */
+import { fstatSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { sql } from 'kysely'
+import { afterEach, describe, expect, it } from 'vitest'
+import {
+  createMockProvider,
+  createParley,
+  type ParleyDatabase,
+  UnavailableError,
+} from '@parley/core'
+import { openBetterSqlite } from '../src/store/better-sqlite.js'
+import type { SqliteSynchronous } from '../src/store/sqlite-session.js'
+import type { Fsync } from '../src/store/wal-sync.js'
+import { smsRequest } from './support.js'
+
+const cleanups: Array<() => Promise<void>> = []
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+interface FsyncCall {
+  readonly fd: number
+  readonly complete: () => void
+  readonly fail: (error: Error) => void
+}
+
+// An fsync that completes or fails only when the test says so.
+function manualFsync() {
+  const calls: FsyncCall[] = []
+  let wake: () => void = () => undefined
+  const fsync: Fsync = (fd) =>
+    new Promise<void>((resolve, reject) => {
+      calls.push({ fd, complete: resolve, fail: reject })
+      wake()
+    })
+  async function called(count: number): Promise<void> {
+    while (calls.length < count) {
+      await new Promise<void>((resolve) => (wake = resolve))
+    }
+  }
+  return { fsync, calls, called }
+}
+
+function openOnFile(
+  seams: { fsync?: Fsync },
+  synchronous: SqliteSynchronous = 'FULL',
+): { db: ParleyDatabase; file: string } {
+  const folder = mkdtempSync(join(tmpdir(), 'parley-wal-'))
+  const file = join(folder, 'parley.db')
+  const db = openBetterSqlite({ filename: file, synchronous }, seams)
+  cleanups.push(async () => {
+    await db.close()
+    rmSync(folder, { recursive: true, force: true })
+  })
+  return { db, file }
+}
+
+// Tracks whether a promise settled, without letting it reject unhandled.
+function watch<T>(promise: Promise<T>): { settled: () => boolean } {
+  let settled = false
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  return { settled: () => settled }
+}
+
+// A few turns of the event loop: anything already able to settle has.
+async function settle(): Promise<void> {
+  for (let turn = 0; turn < 5; turn += 1) {
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+function insert(db: ParleyDatabase, value: number): Promise<void> {
+  return db.writeTransaction(async (trx) => {
+    await sql`insert into t (x) values (${value})`.execute(trx)
+  })
+}
+
+async function count(db: ParleyDatabase): Promise<number> {
+  const { rows } = await sql<{
+    n: number
+  }>`select count(*) as n from t`.execute(db.kysely)
+  return rows[0]!.n
+}
+
+describe('synchronous=FULL by a WAL fsync off the event loop', () => {
+  it('resolves a write only after the fsync of its commit, and shares an fsync among the commits made before it started', async () => {
+    const manual = manualFsync()
+    const { db, file } = openOnFile({ fsync: manual.fsync })
+    await sql`create table t (x integer)`.execute(db.kysely)
+
+    const first = insert(db, 1)
+    const firstState = watch(first)
+    await manual.called(1)
+    // The fsync is of the WAL, after the commit.
+    expect(fstatSync(manual.calls[0]!.fd).ino).toBe(statSync(`${file}-wal`).ino)
+    expect(await count(db)).toBe(1)
+    await settle()
+    expect(firstState.settled()).toBe(false)
+
+    // Committed while the first fsync runs: they wait for the next one.
+    const second = insert(db, 2)
+    const third = insert(db, 3)
+    const later = watch(Promise.all([second, third]))
+    expect(await count(db)).toBe(3)
+    await settle()
+    expect(manual.calls).toHaveLength(1)
+
+    manual.calls[0]!.complete()
+    await first
+    await manual.called(2)
+    await settle()
+    expect(later.settled()).toBe(false)
+
+    manual.calls[1]!.complete()
+    await Promise.all([second, third])
+    expect(manual.calls).toHaveLength(2)
+  })
+
+  it('fails the writes of a failed fsync, refuses every later write, and says why', async () => {
+    const manual = manualFsync()
+    const { db } = openOnFile({ fsync: manual.fsync })
+    await sql`create table t (x integer)`.execute(db.kysely)
+
+    const first = insert(db, 1)
+    await manual.called(1)
+    const second = insert(db, 2)
+    expect(await count(db)).toBe(2)
+    const io = Object.assign(new Error('EIO: i/o error, fsync'), {
+      code: 'EIO',
+    })
+    manual.calls[0]!.fail(io)
+
+    await expect(first).rejects.toThrow(/fsync of the SQLite WAL .* failed/)
+    await expect(second).rejects.toThrow(/EIO/)
+    // Nothing more is committed: the work never runs.
+    let ran = false
+    await expect(
+      db.writeTransaction(async () => {
+        ran = true
+      }),
+    ).rejects.toThrow(/fsync of the SQLite WAL/)
+    expect(ran).toBe(false)
+    expect(manual.calls).toHaveLength(1)
+    expect(() => db.checkFile?.()).toThrow(/writes are refused/)
+  })
+
+  it('has Parley refuse the write (unavailable) and report not ready after a failed fsync', async () => {
+    // Migrations commit through writeTransaction too: they sync fine.
+    let broken = false
+    const failing: Fsync = async () => {
+      if (broken) throw new Error('EIO: i/o error, fsync')
+    }
+    const { db } = openOnFile({ fsync: failing })
+    const errors: string[] = []
+    const parley = await createParley({
+      db,
+      providers: [createMockProvider({ family: 'sms' })],
+      logger: {
+        debug: () => undefined,
+        info: () => undefined,
+        warn: () => undefined,
+        error: (event: string) => errors.push(event),
+      },
+    })
+    broken = true
+
+    await expect(parley.send(smsRequest())).rejects.toThrow(UnavailableError)
+    expect(errors).toContain('store.write_failed')
+    const report = await parley.readiness()
+    expect(report.ready).toBe(false)
+    expect(report.reason).toMatch(/fsync of the SQLite WAL .* failed/)
+    await parley.stop()
+  })
+
+  it('answers a send only once the fsync of its commit completed', async () => {
+    const manual = manualFsync()
+    // Migrations commit through writeTransaction too: let theirs through.
+    let holding = false
+    const fsync: Fsync = (fd) =>
+      holding ? manual.fsync(fd) : Promise.resolve()
+    const { db } = openOnFile({ fsync })
+    const parley = await createParley({
+      db,
+      providers: [createMockProvider({ family: 'sms' })],
+    })
+    holding = true
+
+    const send = parley.send(smsRequest())
+    const state = watch(send)
+    await manual.called(1)
+    await settle()
+    expect(state.settled()).toBe(false)
+
+    manual.calls[0]!.complete()
+    expect((await send).replayed).toBe(false)
+    holding = false
+    await parley.stop()
+  })
+
+  it.each([
+    // FULL on a file is kept by the fsync, not by SQLite: NORMAL (1).
+    ['FULL', 'file', 1],
+    ['NORMAL', 'file', 1],
+    // In memory nothing is synced; SQLite keeps the level asked for.
+    ['FULL', ':memory:', 2],
+  ] as const)(
+    'runs the connection of synchronous=%s on %s with PRAGMA synchronous = %i',
+    async (synchronous, where, expected) => {
+      const db =
+        where === 'file'
+          ? openOnFile({}, synchronous).db
+          : openBetterSqlite({ filename: ':memory:', synchronous })
+      if (where !== 'file') cleanups.push(() => db.close())
+      const { rows } = await sql<{
+        synchronous: number
+      }>`pragma synchronous`.execute(db.kysely)
+      expect(rows[0]!.synchronous).toBe(expected)
+    },
+  )
+
+  it('syncs nothing for synchronous=NORMAL', async () => {
+    const manual = manualFsync()
+    const { db } = openOnFile({ fsync: manual.fsync }, 'NORMAL')
+    await sql`create table t (x integer)`.execute(db.kysely)
+    await insert(db, 1)
+    expect(manual.calls).toHaveLength(0)
+  })
+})
