@@ -155,6 +155,33 @@ describe('createJsonLogger', () => {
     expect(new Date(String(record.time)).toISOString()).toBe(record.time)
   })
 
+  it('writes time, level and event first, then the fields in their order', () => {
+    const lines: string[] = []
+    const logger = createJsonLogger('info', (line) => lines.push(line))
+    logger.warn('a.b', { z: 1, a: 'q"', skipped: undefined })
+    logger.info('c.d')
+    logger.info('e.f', {})
+    expect(
+      lines.map((line) => line.replace(/"time":"[^"]+"/, '"time":"T"')),
+    ).toEqual([
+      '{"time":"T","level":"warn","event":"a.b","z":1,"a":"q\\""}\n',
+      '{"time":"T","level":"info","event":"c.d"}\n',
+      '{"time":"T","level":"info","event":"e.f"}\n',
+    ])
+  })
+
+  it('lets a field named time, level or event replace the leading one', () => {
+    const lines: string[] = []
+    const logger = createJsonLogger('info', (line) => lines.push(line))
+    logger.info('outer', { event: 'inner', extra: 2 })
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      level: 'info',
+      event: 'inner',
+      extra: 2,
+    })
+    expect(lines[0]?.match(/"event"/g)).toHaveLength(1)
+  })
+
   it('drops lines below its level', () => {
     const lines: string[] = []
     const logger = createJsonLogger('warn', (line) => lines.push(line))
