@@ -153,7 +153,10 @@ function literalCount(route: Route): number {
 }
 
 function splitPath(pathname: string): string[] | undefined {
-  const trimmed = pathname.length > 1 ? pathname.replace(/\/$/, '') : pathname
+  const trimmed =
+    pathname.length > 1 && pathname.endsWith('/')
+      ? pathname.slice(0, -1)
+      : pathname
   const parts = trimmed.split('/').slice(1)
   // Most paths have no escapes: nothing to decode.
   if (!trimmed.includes('%')) return parts
