@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
+  type FieldError,
   isParleyError,
   isValidationError,
   type Logger,
@@ -24,7 +25,12 @@ import {
 import { closestToExhaustion } from './rate-limit-headers.js'
 import { readBody } from './body.js'
 import { HANDLERS, type HandlerInput } from './handlers.js'
-import { HttpError } from './http-error.js'
+import {
+  type ErrorAnswer,
+  type ErrorCode,
+  HttpError,
+  STATUS_OF,
+} from './http-error.js'
 import { checkAcceptsJson, checkContentType } from './negotiate.js'
 import { parseBody } from './parse.js'
 import { requestIdOf, sendError, sendJson, sendText } from './respond.js'
@@ -325,9 +331,9 @@ function fail(
   error: unknown,
   state: RequestState,
 ): void {
-  const httpError = toHttpError(error)
-  state.errorCode = httpError.code
-  if (httpError.code === 'internal') {
+  const answered = toErrorAnswer(error)
+  state.errorCode = answered.code
+  if (answered.code === 'internal') {
     logger.error('http.internal_error', {
       request_id: requestId,
       error:
@@ -341,12 +347,12 @@ function fail(
   // After an oversized or unfinished body the rest of it is unread: the
   // connection cannot carry another request.
   if (
-    httpError.code === 'payload_too_large' ||
-    httpError.code === 'request_timeout'
+    answered.code === 'payload_too_large' ||
+    answered.code === 'request_timeout'
   ) {
     response.setHeader('Connection', 'close')
   }
-  sendError(request, response, httpError, {
+  sendError(request, response, answered, {
     requestId,
     rateLimit: closestToExhaustion(state.clientLimit, refusedDecision(error)),
   })
@@ -358,20 +364,32 @@ function refusedDecision(error: unknown): RateLimitDecision | undefined {
   return undefined
 }
 
-function toHttpError(error: unknown): HttpError {
+// What an error is answered with. Errors of core become a plain answer, not
+// an HttpError: constructing an Error captures a stack trace nobody reads,
+// a measurable cost when every request of a flood is refused.
+function toErrorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof HttpError) return error
   if (isValidationError(error)) {
-    return new HttpError('validation_failed', error.message, {}, error.details)
+    return errorAnswer('validation_failed', error.message, {}, error.details)
   }
   if (isParleyError(error)) {
     const retry: Record<string, string> =
       error.code === 'unavailable' ? { 'Retry-After': '5' } : {}
-    return new HttpError(error.code, error.message, retry)
+    return errorAnswer(error.code, error.message, retry)
   }
-  return new HttpError(
+  return errorAnswer(
     'internal',
     'internal error; see the server log for this request id',
   )
+}
+
+function errorAnswer(
+  code: ErrorCode,
+  message: string,
+  headers: Readonly<Record<string, string>> = {},
+  details?: readonly FieldError[],
+): ErrorAnswer {
+  return { status: STATUS_OF[code], code, message, headers, details }
 }
 
 // Never the query, headers or body: the body only as its length.

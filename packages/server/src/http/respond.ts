@@ -5,7 +5,7 @@ import type {
   ServerResponse,
 } from 'node:http'
 import type { RateLimitDecision } from '@parley/core'
-import type { HttpError } from './http-error.js'
+import type { ErrorAnswer } from './http-error.js'
 import { addRateLimitHeaders } from './rate-limit-headers.js'
 
 const VISIBLE_ASCII = /^[\x21-\x7e]{1,128}$/
@@ -97,7 +97,7 @@ export function sendText(
 export function sendError(
   request: IncomingMessage,
   response: ServerResponse,
-  error: HttpError,
+  error: ErrorAnswer,
   answer: Omit<AnswerHeaders, 'extra'>,
 ): void {
   const body: Record<string, unknown> = {
