@@ -120,6 +120,44 @@ describe('the standard output log sink', () => {
     expect(parseLines(run.stdout)).toMatchObject([{ event: 'fatal.rejection' }])
   })
 
+  it('keeps every line when a non-blocking standard output is full, at exit too', async () => {
+    // process.stdout makes the pipe non-blocking; the parent reads nothing
+    // until the child says it logged, so the pipe fills (EAGAIN) and the
+    // rest waits in the sink, through the exit.
+    const source =
+      `import { createJsonLogger } from ${JSON.stringify(SERVER_INDEX)}\n` +
+      `process.stdout\n` +
+      `const logger = createJsonLogger('info')\n` +
+      `for (let n = 0; n < 2000; n++) logger.info('seq', { n, pad: 'p'.repeat(1000) })\n` +
+      `await new Promise((resolve) => setImmediate(resolve))\n` +
+      `for (let n = 2000; n < 3000; n++) logger.info('seq', { n })\n` +
+      `process.stderr.write('logged\\n')\n` +
+      `process.exit(0)\n`
+    const run = await new Promise<Finished>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', source],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      let stdout = ''
+      let stderr = ''
+      child.stdout.pause()
+      child.stderr.setEncoding('utf8').on('data', (chunk) => {
+        stderr += chunk
+        if (stderr.includes('logged')) {
+          child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
+          child.stdout.resume()
+        }
+      })
+      child.once('error', reject)
+      child.once('close', (code) => resolve({ code, stdout, stderr }))
+    })
+    expect(run.code).toBe(0)
+    expect(parseLines(run.stdout).map((line) => line.n)).toEqual(
+      Array.from({ length: 3000 }, (_, i) => i),
+    )
+  })
+
   it('keeps the process running when the reader of standard output is gone, and says so once', async () => {
     // 2 MB of lines cannot fit in a pipe: the writes reach the closed end.
     const run = await runWithLogger(
