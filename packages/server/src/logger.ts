@@ -15,8 +15,8 @@ export type LogSink = (line: string) => void
 /**
  * A logger that writes one JSON object per line: `time`, `level`, `event`
  * and the event's fields. Lines below `level` are dropped. Without a sink
- * the lines go to standard output, written once per event-loop turn (see
- * {@link stdoutSink}).
+ * the lines go to standard output, written once per event-loop turn and
+ * at the latest when the process exits.
  */
 export function createJsonLogger(
   level: LogLevel,

@@ -43,7 +43,6 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   internal: 500,
 }
 
-/** An error answered with its status, code and message. */
 /** What an error answer is made of; an {@link HttpError} is one. */
 export interface ErrorAnswer {
   readonly status: number
@@ -53,6 +52,7 @@ export interface ErrorAnswer {
   readonly details?: readonly FieldError[] | undefined
 }
 
+/** An error answered with its status, code and message. */
 export class HttpError extends Error {
   override readonly name = 'HttpError'
   readonly status: number
