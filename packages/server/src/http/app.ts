@@ -24,7 +24,7 @@ import {
 } from './global-breaker.js'
 import { closestToExhaustion } from './rate-limit-headers.js'
 import { readBody } from './body.js'
-import { HANDLERS, type HandlerInput } from './handlers.js'
+import { HANDLERS, type HandlerContext, type HandlerInput } from './handlers.js'
 import {
   type ErrorAnswer,
   type ErrorCode,
@@ -90,6 +90,11 @@ const IN_MEMORY_ROUTES: ReadonlySet<RouteName> = new Set([
  * validates, applies the per-sender limit and idempotency, and writes.
  */
 export function createApp(options: AppOptions): RequestListener {
+  // The same for every request.
+  const context: HandlerContext = {
+    parley: options.parley,
+    mocks: options.mocks ?? [],
+  }
   return (request, response) => {
     const started = performance.now()
     const requestId = requestIdOf(request)
@@ -98,16 +103,19 @@ export function createApp(options: AppOptions): RequestListener {
       logRequest(options.logger, request, response, state, started),
     )
     response.once('close', () => settleBreaker(options, response, state))
-    handle(options, request, response, state).catch((error: unknown) => {
-      state.error = error
-      closeIfStopping(options, response)
-      fail(options.logger, request, response, requestId, error, state)
-    })
+    handle(options, context, request, response, state).catch(
+      (error: unknown) => {
+        state.error = error
+        closeIfStopping(options, response)
+        fail(options.logger, request, response, requestId, error, state)
+      },
+    )
   }
 }
 
 async function handle(
   options: AppOptions,
+  context: HandlerContext,
   request: IncomingMessage,
   response: ServerResponse,
   state: RequestState,
@@ -124,7 +132,6 @@ async function handle(
     requestId: state.requestId,
   })
   state.bodyBytes = input.bodyBytes
-  const context = { parley: options.parley, mocks: options.mocks ?? [] }
   const result = await HANDLERS[route.route.name](context, input)
   const answer = {
     requestId: state.requestId,
