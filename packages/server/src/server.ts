@@ -13,7 +13,7 @@ import { openPostgres } from '@parley/core/postgres'
 import { openSqlite } from '@parley/core/sqlite'
 import { ConfigError, type ServerConfig } from './config.js'
 import { createApp } from './http/app.js'
-import { requestIdOf, sendJson, setCommonHeaders } from './http/respond.js'
+import { requestIdOf, sendJson } from './http/respond.js'
 import type { Edge } from './http/edge.js'
 import { installCheckContinue } from './http/expect-continue.js'
 import { GlobalBreaker } from './http/global-breaker.js'
@@ -174,13 +174,17 @@ function answerUnparsedRequests(server: Server, logger: Logger): void {
   })
   server.on('checkExpectation', (request, response) => {
     const requestId = requestIdOf(request)
-    setCommonHeaders(response, requestId)
-    response.setHeader('Connection', 'close')
-    sendJson(request, response, 417, {
-      code: 'expectation_failed',
-      message: 'only Expect: 100-continue is supported',
-      request_id: requestId,
-    })
+    sendJson(
+      request,
+      response,
+      417,
+      {
+        code: 'expectation_failed',
+        message: 'only Expect: 100-continue is supported',
+        request_id: requestId,
+      },
+      { requestId, extra: { Connection: 'close' } },
+    )
     request.resume()
     logger.info('http.request', {
       request_id: requestId,

@@ -1,5 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
-import { get, type IncomingHttpHeaders } from 'node:http'
+import {
+  get,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+} from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -138,6 +142,75 @@ describe('startServer', () => {
   })
 })
 
+// The header names of one answer, lower-cased, in the order sent.
+function headerNames(
+  url: string,
+  options: { method: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; names: string[]; headers: IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { ...options, agent: false }, (response) => {
+      response.resume()
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          names: response.rawHeaders
+            .filter((_, i) => i % 2 === 0)
+            .map((name) => name.toLowerCase()),
+          headers: response.headers,
+        }),
+      )
+    })
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+describe('answer headers', () => {
+  const COMMON = [
+    'x-request-id',
+    'x-content-type-options',
+    'x-frame-options',
+    'cache-control',
+    'referrer-policy',
+    'content-security-policy',
+  ]
+  const RATE = ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset']
+  const BODY = ['content-type', 'content-length']
+  const NODE = ['date', 'connection']
+
+  it('carries the request id, the security, rate-limit and body headers once each', async () => {
+    const server = await start()
+    const sent = await headerNames(`${server.url}/api/messages/sms`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'abc-1' },
+      body: JSON.stringify({
+        from: '+18045551234',
+        to: '+12025550123',
+        type: 'sms',
+        body: 'headers',
+        timestamp: '2024-11-01T14:00:00Z',
+      }),
+    })
+    expect(sent.status).toBe(202)
+    expect(sent.headers['x-request-id']).toBe('abc-1')
+    expect(sent.names).toEqual([...COMMON, ...RATE, ...BODY, ...NODE])
+
+    const wrong = await headerNames(`${server.url}/api/messages/sms`, {
+      method: 'GET',
+    })
+    expect(wrong.status).toBe(405)
+    expect(wrong.headers.allow).toBe('POST')
+    expect(wrong.names).toEqual([...COMMON, ...RATE, 'allow', ...BODY, ...NODE])
+
+    const head = await headerNames(`${server.url}/healthz`, { method: 'HEAD' })
+    expect(head.status).toBe(200)
+    expect(head.names).toEqual([...COMMON, ...BODY, ...NODE])
+    expect(head.headers['content-length']).toBe(
+      String(Buffer.byteLength('{"status":"ok"}')),
+    )
+  })
+})
+
 describe('createJsonLogger', () => {
   it('writes one JSON object per line with time, level, event and fields', () => {
     const lines: string[] = []
@@ -153,6 +226,33 @@ describe('createJsonLogger', () => {
       name: 'x',
     })
     expect(new Date(String(record.time)).toISOString()).toBe(record.time)
+  })
+
+  it('writes time, level and event first, then the fields in their order', () => {
+    const lines: string[] = []
+    const logger = createJsonLogger('info', (line) => lines.push(line))
+    logger.warn('a.b', { z: 1, a: 'q"', skipped: undefined })
+    logger.info('c.d')
+    logger.info('e.f', {})
+    expect(
+      lines.map((line) => line.replace(/"time":"[^"]+"/, '"time":"T"')),
+    ).toEqual([
+      '{"time":"T","level":"warn","event":"a.b","z":1,"a":"q\\""}\n',
+      '{"time":"T","level":"info","event":"c.d"}\n',
+      '{"time":"T","level":"info","event":"e.f"}\n',
+    ])
+  })
+
+  it('lets a field named time, level or event replace the leading one', () => {
+    const lines: string[] = []
+    const logger = createJsonLogger('info', (line) => lines.push(line))
+    logger.info('outer', { event: 'inner', extra: 2 })
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      level: 'info',
+      event: 'inner',
+      extra: 2,
+    })
+    expect(lines[0]?.match(/"event"/g)).toHaveLength(1)
   })
 
   it('drops lines below its level', () => {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import {
+  type FieldError,
   isParleyError,
   isValidationError,
   type Logger,
@@ -21,22 +22,18 @@ import {
   breakerOpenError,
   requestOutcome,
 } from './global-breaker.js'
-import {
-  closestToExhaustion,
-  setRateLimitHeaders,
-} from './rate-limit-headers.js'
+import { closestToExhaustion } from './rate-limit-headers.js'
 import { readBody } from './body.js'
-import { HANDLERS, type HandlerInput } from './handlers.js'
-import { HttpError } from './http-error.js'
+import { HANDLERS, type HandlerContext, type HandlerInput } from './handlers.js'
+import {
+  type ErrorAnswer,
+  type ErrorCode,
+  HttpError,
+  STATUS_OF,
+} from './http-error.js'
 import { checkAcceptsJson, checkContentType } from './negotiate.js'
 import { parseBody } from './parse.js'
-import {
-  requestIdOf,
-  sendError,
-  sendJson,
-  sendText,
-  setCommonHeaders,
-} from './respond.js'
+import { requestIdOf, sendError, sendJson, sendText } from './respond.js'
 import { matchRoute, type Route, type RouteName } from './routes.js'
 
 /** What the request handler needs. */
@@ -93,55 +90,59 @@ const IN_MEMORY_ROUTES: ReadonlySet<RouteName> = new Set([
  * validates, applies the per-sender limit and idempotency, and writes.
  */
 export function createApp(options: AppOptions): RequestListener {
+  // The same for every request.
+  const context: HandlerContext = {
+    parley: options.parley,
+    mocks: options.mocks ?? [],
+  }
   return (request, response) => {
     const started = performance.now()
     const requestId = requestIdOf(request)
     const state: RequestState = { requestId }
-    setCommonHeaders(response, requestId)
     response.on('finish', () =>
       logRequest(options.logger, request, response, state, started),
     )
     response.once('close', () => settleBreaker(options, response, state))
-    handle(options, request, response, state).catch((error: unknown) => {
-      state.error = error
-      closeIfStopping(options, response)
-      fail(options.logger, request, response, requestId, error, state)
-    })
+    handle(options, context, request, response, state).catch(
+      (error: unknown) => {
+        state.error = error
+        closeIfStopping(options, response)
+        fail(options.logger, request, response, requestId, error, state)
+      },
+    )
   }
 }
 
 async function handle(
   options: AppOptions,
+  context: HandlerContext,
   request: IncomingMessage,
   response: ServerResponse,
   state: RequestState,
 ): Promise<void> {
-  const url = requestUrl(request.url ?? '/')
+  const target = requestTarget(request.url ?? '/')
   requireHost(request)
-  if (options.isShuttingDown()) refuseWhileStopping(url.pathname, response)
-  const keyId = await passEdge(options, request, url.pathname, state)
-  const route = findRoute(request.method ?? 'GET', url.pathname)
+  if (options.isShuttingDown()) refuseWhileStopping(target.pathname, response)
+  const keyId = await passEdge(options, request, target.pathname, state)
+  const route = findRoute(request.method ?? 'GET', target.pathname)
   state.route = route.route.name
   if (!route.route.negotiates) checkAcceptsJson(request)
-  const input = await readInput(options, request, route.route, url, {
+  const input = await readInput(options, request, route, target, {
     keyId,
     requestId: state.requestId,
   })
   state.bodyBytes = input.bodyBytes
-  const context = { parley: options.parley, mocks: options.mocks ?? [] }
-  const result = await HANDLERS[route.route.name](context, {
-    ...input,
-    params: route.params,
-  })
-  setRateLimitHeaders(
-    response,
-    closestToExhaustion([state.clientLimit, result.rateLimit]),
-  )
+  const result = await HANDLERS[route.route.name](context, input)
+  const answer = {
+    requestId: state.requestId,
+    rateLimit: closestToExhaustion(state.clientLimit, result.rateLimit),
+    extra: result.headers,
+  }
   closeIfStopping(options, response)
   if (result.text) {
-    sendText(request, response, result.status, result.text, result.headers)
+    sendText(request, response, result.status, result.text, answer)
   } else {
-    sendJson(request, response, result.status, result.body, result.headers)
+    sendJson(request, response, result.status, result.body, answer)
   }
 }
 
@@ -189,16 +190,31 @@ function settleBreaker(
   options.edge.breaker.settle(state.pass, outcome)
 }
 
+// The path and query of the request target.
+interface Target {
+  readonly pathname: string
+  readonly query: URLSearchParams
+}
+
+// A target URL parsing leaves as it is: segments of unreserved characters,
+// none a dot segment, no query. Most requests have one.
+const PLAIN_PATH = /^(?:\/[\w~-][\w.~-]*)*\/?$/
+
 // Origin-form targets ('/path?query') are resolved against a fixed base by
 // concatenation, so that '//x' stays the path '//x' instead of naming a
 // host; an absolute-form target keeps only its path and query.
-function requestUrl(target: string): URL {
+function requestTarget(target: string): Target {
+  if (PLAIN_PATH.test(target)) {
+    return { pathname: target, query: new URLSearchParams() }
+  }
   const base = 'http://localhost'
+  let url: URL
   try {
-    return target.startsWith('/') ? new URL(base + target) : new URL(target)
+    url = target.startsWith('/') ? new URL(base + target) : new URL(target)
   } catch {
     throw new HttpError('not_found', 'the request target is not a valid path')
   }
+  return { pathname: url.pathname, query: url.searchParams }
 }
 
 // HTTP/1.1 requires exactly one Host (RFC 9112 section 3.2: a server
@@ -222,8 +238,10 @@ function requireHost(request: IncomingMessage): void {
 
 function hostHeaderCount(request: IncomingMessage): number {
   let count = 0
-  for (let i = 0; i < request.rawHeaders.length; i += 2) {
-    if (request.rawHeaders[i]?.toLowerCase() === 'host') count += 1
+  const raw = request.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') count += 1
   }
   return count
 }
@@ -257,23 +275,33 @@ function findRoute(method: string, pathname: string) {
   }
 }
 
+// One object literal per outcome (no spreads): this runs on every request.
 async function readInput(
   options: AppOptions,
   request: IncomingMessage,
-  route: Route,
-  url: URL,
+  match: { readonly route: Route; readonly params: HandlerInput['params'] },
+  target: Target,
   caller: { keyId: string; requestId: string },
-): Promise<Omit<HandlerInput, 'params'> & { bodyBytes?: number }> {
+): Promise<HandlerInput & { bodyBytes?: number }> {
+  const { route, params } = match
+  const { query } = target
+  const { headers } = request
+  const { requestId } = caller
   const receivedAt = Date.now()
-  const common = {
-    query: url.searchParams,
-    headers: request.headers,
-    receivedAt,
-    idempotencyKey: headerValue(request, 'idempotency-key'),
-    idempotencyScope: `http:${route.name}:${caller.keyId}`,
-    requestId: caller.requestId,
+  const idempotencyKey = headerValue(request, 'idempotency-key')
+  const idempotencyScope = `http:${route.name}:${caller.keyId}`
+  if (!route.bodies) {
+    return {
+      params,
+      query,
+      headers,
+      receivedAt,
+      idempotencyKey,
+      idempotencyScope,
+      requestId,
+      body: undefined,
+    }
   }
-  if (!route.bodies) return { ...common, body: undefined }
   const bodyType = checkContentType(request, route.bodies)
   const bytes = await readBody(request, {
     maxBytes: options.maxBodyBytes,
@@ -281,7 +309,13 @@ async function readInput(
   })
   if (options.edge) verifyWebhook(options.edge, route.name, request, bytes)
   return {
-    ...common,
+    params,
+    query,
+    headers,
+    receivedAt,
+    idempotencyKey,
+    idempotencyScope,
+    requestId,
     body: parseBody(bytes, bodyType),
     bodyType,
     bodyBytes: bytes.length,
@@ -304,13 +338,9 @@ function fail(
   error: unknown,
   state: RequestState,
 ): void {
-  const httpError = toHttpError(error)
-  state.errorCode = httpError.code
-  setRateLimitHeaders(
-    response,
-    closestToExhaustion([state.clientLimit, refusedDecision(error)]),
-  )
-  if (httpError.code === 'internal') {
+  const answered = toErrorAnswer(error)
+  state.errorCode = answered.code
+  if (answered.code === 'internal') {
     logger.error('http.internal_error', {
       request_id: requestId,
       error:
@@ -324,12 +354,15 @@ function fail(
   // After an oversized or unfinished body the rest of it is unread: the
   // connection cannot carry another request.
   if (
-    httpError.code === 'payload_too_large' ||
-    httpError.code === 'request_timeout'
+    answered.code === 'payload_too_large' ||
+    answered.code === 'request_timeout'
   ) {
     response.setHeader('Connection', 'close')
   }
-  sendError(request, response, httpError, requestId)
+  sendError(request, response, answered, {
+    requestId,
+    rateLimit: closestToExhaustion(state.clientLimit, refusedDecision(error)),
+  })
 }
 
 function refusedDecision(error: unknown): RateLimitDecision | undefined {
@@ -338,20 +371,32 @@ function refusedDecision(error: unknown): RateLimitDecision | undefined {
   return undefined
 }
 
-function toHttpError(error: unknown): HttpError {
+// What an error is answered with. Errors of core become a plain answer, not
+// an HttpError: constructing an Error captures a stack trace nobody reads,
+// a measurable cost when every request of a flood is refused.
+function toErrorAnswer(error: unknown): ErrorAnswer {
   if (error instanceof HttpError) return error
   if (isValidationError(error)) {
-    return new HttpError('validation_failed', error.message, {}, error.details)
+    return errorAnswer('validation_failed', error.message, {}, error.details)
   }
   if (isParleyError(error)) {
     const retry: Record<string, string> =
       error.code === 'unavailable' ? { 'Retry-After': '5' } : {}
-    return new HttpError(error.code, error.message, retry)
+    return errorAnswer(error.code, error.message, retry)
   }
-  return new HttpError(
+  return errorAnswer(
     'internal',
     'internal error; see the server log for this request id',
   )
+}
+
+function errorAnswer(
+  code: ErrorCode,
+  message: string,
+  headers: Readonly<Record<string, string>> = {},
+  details?: readonly FieldError[],
+): ErrorAnswer {
+  return { status: STATUS_OF[code], code, message, headers, details }
 }
 
 // Never the query, headers or body: the body only as its length.
@@ -362,7 +407,9 @@ function logRequest(
   state: RequestState,
   started: number,
 ): void {
-  const path = (request.url ?? '/').split('?')[0]
+  const target = request.url ?? '/'
+  const query = target.indexOf('?')
+  const path = query === -1 ? target : target.slice(0, query)
   logger.info('http.request', {
     request_id: state.requestId,
     method: request.method,

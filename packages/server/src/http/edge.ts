@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Parley, RateLimitDecision } from '@parley/core'
 import type { EdgeConfig } from '../edge-config.js'
 import { clientIp, rateLimitKey } from './client-ip.js'
@@ -41,6 +42,8 @@ export function pathKindOf(pathname: string): PathKind {
 }
 
 function decodedPath(pathname: string): string | undefined {
+  // Most paths have no escapes: nothing to decode.
+  if (!pathname.includes('%')) return pathname
   try {
     return pathname.split('/').map(decodeURIComponent).join('/')
   } catch {
@@ -58,14 +61,28 @@ export async function limitClient(
   request: IncomingMessage,
   kind: 'api' | 'webhook',
 ): Promise<RateLimitDecision> {
-  const ip = clientIp(
-    request.socket.remoteAddress,
-    request.headers['x-forwarded-for'],
-    edge.config.trustedProxies,
-  )
-  const decision = await parley.ingress.limitClient(rateLimitKey(ip), kind)
+  const key = clientKey(edge, request)
+  const decision = await parley.ingress.limitClient(key, kind)
   if (decision.allowed) return decision
   throw new RateLimitedHttpError(decision)
+}
+
+// Without trusted proxies the client is the connection's peer, whatever
+// X-Forwarded-For says: its key is worked out once per connection instead
+// of once per request.
+const peerKeys = new WeakMap<Socket, string>()
+
+function clientKey(edge: Edge, request: IncomingMessage): string {
+  const { trustedProxies } = edge.config
+  const socket = request.socket
+  const byPeer = trustedProxies.length === 0
+  const known = byPeer ? peerKeys.get(socket) : undefined
+  if (known !== undefined) return known
+  const peer = socket.remoteAddress
+  const forwarded = request.headers['x-forwarded-for']
+  const key = rateLimitKey(clientIp(peer, forwarded, trustedProxies))
+  if (byPeer && peer !== undefined) peerKeys.set(socket, key)
+  return key
 }
 
 /** A 429 that carries the decision for its headers. */

@@ -43,6 +43,15 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   internal: 500,
 }
 
+/** What an error answer is made of; an {@link HttpError} is one. */
+export interface ErrorAnswer {
+  readonly status: number
+  readonly code: ErrorCode
+  readonly message: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly details?: readonly FieldError[] | undefined
+}
+
 /** An error answered with its status, code and message. */
 export class HttpError extends Error {
   override readonly name = 'HttpError'

@@ -89,6 +89,8 @@ export function checkContentType(
   accepted: readonly BodyType[],
 ): BodyType {
   const header = request.headers['content-type'] ?? ''
+  // The usual header, without parameters to look at.
+  if (header === 'application/json' && accepted.includes('json')) return 'json'
   const [media = '', ...params] = header.split(';').map((item) => item.trim())
   const type = bodyTypeOf(media.toLowerCase())
   const charset = params

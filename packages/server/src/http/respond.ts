@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { HttpError } from './http-error.js'
-
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'X-Content-Type-Options': 'nosniff',
-  'X-Frame-Options': 'DENY',
-  'Cache-Control': 'no-store',
-  'Referrer-Policy': 'no-referrer',
-  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
-}
+import type {
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
+} from 'node:http'
+import type { RateLimitDecision } from '@parley/core'
+import type { ErrorAnswer } from './http-error.js'
+import { addRateLimitHeaders } from './rate-limit-headers.js'
 
 const VISIBLE_ASCII = /^[\x21-\x7e]{1,128}$/
 
@@ -22,15 +20,43 @@ export function requestIdOf(request: IncomingMessage): string {
   return randomUUID()
 }
 
-/** Sets the headers every response carries. */
-export function setCommonHeaders(
-  response: ServerResponse,
-  requestId: string,
-): void {
-  response.setHeader('X-Request-Id', requestId)
-  for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
-    response.setHeader(name, value)
+/** What goes into an answer's headers besides the common ones. */
+export interface AnswerHeaders {
+  readonly requestId: string
+  /** The `RateLimit-*` headers describe this decision. */
+  readonly rateLimit?: RateLimitDecision | undefined
+  /** The handler's or the error's own headers. */
+  readonly extra?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * The headers every response carries (its id and the security headers),
+ * then the rate-limit headers and the extra ones, in that order. They are
+ * written with the status in one `writeHead` call: setting them one by one
+ * with `setHeader` validated and stored each twice.
+ */
+function answerHeaders(
+  answer: AnswerHeaders,
+  contentType: string,
+  contentLength: number,
+): OutgoingHttpHeaders {
+  // One literal, one shape: the security headers are constants.
+  const headers: OutgoingHttpHeaders = {
+    'X-Request-Id': answer.requestId,
+    'X-Content-Type-Options': 'nosniff',
+    'X-Frame-Options': 'DENY',
+    'Cache-Control': 'no-store',
+    'Referrer-Policy': 'no-referrer',
+    'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
   }
+  addRateLimitHeaders(headers, answer.rateLimit)
+  const extra = answer.extra
+  if (extra) {
+    for (const name in extra) headers[name] = extra[name]
+  }
+  headers['Content-Type'] = contentType
+  headers['Content-Length'] = contentLength
+  return headers
 }
 
 /** Writes a JSON response; a HEAD request gets the headers only. */
@@ -39,17 +65,18 @@ export function sendJson(
   response: ServerResponse,
   status: number,
   body: unknown,
-  headers: Readonly<Record<string, string>> = {},
+  answer: AnswerHeaders,
 ): void {
-  const text = JSON.stringify(body)
-  response.statusCode = status
-  for (const [name, value] of Object.entries(headers)) {
-    response.setHeader(name, value)
-  }
-  response.setHeader('Content-Type', 'application/json; charset=utf-8')
-  response.setHeader('Content-Length', Buffer.byteLength(text))
-  response.end(request.method === 'HEAD' ? undefined : text)
+  sendText(
+    request,
+    response,
+    status,
+    { contentType: JSON_TYPE, body: JSON.stringify(body) },
+    answer,
+  )
 }
+
+const JSON_TYPE = 'application/json; charset=utf-8'
 
 /** Writes a body that is not JSON; a HEAD request gets the headers only. */
 export function sendText(
@@ -57,14 +84,12 @@ export function sendText(
   response: ServerResponse,
   status: number,
   text: { readonly contentType: string; readonly body: string },
-  headers: Readonly<Record<string, string>> = {},
+  answer: AnswerHeaders,
 ): void {
-  response.statusCode = status
-  for (const [name, value] of Object.entries(headers)) {
-    response.setHeader(name, value)
-  }
-  response.setHeader('Content-Type', text.contentType)
-  response.setHeader('Content-Length', Buffer.byteLength(text.body))
+  response.writeHead(
+    status,
+    answerHeaders(answer, text.contentType, Buffer.byteLength(text.body)),
+  )
   response.end(request.method === 'HEAD' ? undefined : text.body)
 }
 
@@ -72,14 +97,18 @@ export function sendText(
 export function sendError(
   request: IncomingMessage,
   response: ServerResponse,
-  error: HttpError,
-  requestId: string,
+  error: ErrorAnswer,
+  answer: Omit<AnswerHeaders, 'extra'>,
 ): void {
   const body: Record<string, unknown> = {
     code: error.code,
     message: error.message,
-    request_id: requestId,
+    request_id: answer.requestId,
   }
   if (error.details) body.details = error.details
-  sendJson(request, response, error.status, body, error.headers)
+  sendJson(request, response, error.status, body, {
+    requestId: answer.requestId,
+    rateLimit: answer.rateLimit,
+    extra: error.headers,
+  })
 }

@@ -116,55 +116,80 @@ export type RouteMatch =
  */
 export function matchRoute(method: string, pathname: string): RouteMatch {
   const segments = splitPath(pathname)
-  if (segments === undefined) return { kind: 'none' }
-  const candidates = ROUTES.flatMap((route) => {
-    const params = matchPath(route.path, segments)
-    return params ? [{ route, params }] : []
-  })
-  if (candidates.length === 0) return { kind: 'none' }
+  if (segments === undefined) return NO_ROUTE
   // A literal segment outranks a parameter: `/api/messages/sms` is the send
   // route (POST only, so GET is 405), not message "sms".
-  const literals = Math.max(...candidates.map((c) => literalCount(c.route)))
-  const matching = candidates.filter((c) => literalCount(c.route) === literals)
+  let literals = -1
+  let matching: Route[] = []
+  for (const route of ROUTES) {
+    if (!pathMatches(route.path, segments)) continue
+    const count = literalCount(route)
+    if (count > literals) {
+      literals = count
+      matching = [route]
+    } else if (count === literals) {
+      matching.push(route)
+    }
+  }
+  if (matching.length === 0) return NO_ROUTE
   const wanted = method === 'HEAD' ? 'GET' : method
-  const found = matching.find((c) => c.route.method === wanted)
-  if (found) return { kind: 'found', ...found }
-  const allow = matching.flatMap((c) =>
-    c.route.method === 'GET' ? ['GET', 'HEAD'] : [c.route.method],
+  const found = matching.find((route) => route.method === wanted)
+  if (found) {
+    return { kind: 'found', route: found, params: paramsOf(found, segments) }
+  }
+  const allow = matching.flatMap((route) =>
+    route.method === 'GET' ? ['GET', 'HEAD'] : [route.method],
   )
   return { kind: 'wrong_method', allow }
 }
 
+const NO_ROUTE: RouteMatch = { kind: 'none' }
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({})
+
 function literalCount(route: Route): number {
-  return route.path.filter((part) => !part.startsWith(':')).length
+  let count = 0
+  for (const part of route.path) if (!part.startsWith(':')) count += 1
+  return count
 }
 
 function splitPath(pathname: string): string[] | undefined {
-  const trimmed = pathname.length > 1 ? pathname.replace(/\/$/, '') : pathname
+  const trimmed =
+    pathname.length > 1 && pathname.endsWith('/')
+      ? pathname.slice(0, -1)
+      : pathname
+  const parts = trimmed.split('/').slice(1)
+  // Most paths have no escapes: nothing to decode.
+  if (!trimmed.includes('%')) return parts
   try {
-    return trimmed
-      .split('/')
-      .slice(1)
-      .map((part) => decodeURIComponent(part))
+    return parts.map((part) => decodeURIComponent(part))
   } catch {
     return undefined
   }
 }
 
-function matchPath(
+// A parameter matches any segment but the empty one.
+function pathMatches(
   pattern: readonly string[],
   segments: readonly string[],
-): Record<string, string> | undefined {
-  if (pattern.length !== segments.length) return undefined
-  const params: Record<string, string> = {}
-  for (const [index, part] of pattern.entries()) {
-    const segment = segments[index] ?? ''
-    if (part.startsWith(':')) {
-      if (segment === '') return undefined
-      params[part.slice(1)] = segment
-    } else if (part !== segment) {
-      return undefined
-    }
+): boolean {
+  if (pattern.length !== segments.length) return false
+  for (let i = 0; i < pattern.length; i += 1) {
+    const part = pattern[i] as string
+    const segment = segments[i] as string
+    if (part.startsWith(':') ? segment === '' : part !== segment) return false
   }
-  return params
+  return true
+}
+
+function paramsOf(
+  route: Route,
+  segments: readonly string[],
+): Readonly<Record<string, string>> {
+  let params: Record<string, string> | undefined
+  route.path.forEach((part, i) => {
+    if (!part.startsWith(':')) return
+    params ??= {}
+    params[part.slice(1)] = segments[i] as string
+  })
+  return params ?? NO_PARAMS
 }

@@ -1,0 +1,207 @@
+/**
+ * The default log sink (standard output, written once per event-loop turn):
+ * order, whole lines, nothing lost on the ways the process exits, and a
+ * closed standard output. Runs the built code in child processes, as the
+ * sink writes to the process's own file descriptor 1.
+ */
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { post } from '../../../test/helpers/http.js'
+import { mapLimit, smsSend } from '../../../test/helpers/parley.js'
+import {
+  cleanUpServers,
+  REPO_ROOT,
+  startServerProcess,
+} from '../../../test/helpers/server-process.js'
+
+afterAll(cleanUpServers)
+
+const SERVER_INDEX = pathToFileURL(
+  join(REPO_ROOT, 'packages/server/dist/index.js'),
+).href
+
+interface Finished {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+// Runs `body` as an ES module with `logger` (createJsonLogger('debug'),
+// default sink) in scope. `closeStdout` hangs up the reading end of its
+// standard output at once.
+function runWithLogger(
+  body: string,
+  options: { closeStdout?: boolean } = {},
+): Promise<Finished> {
+  const source =
+    `import { createJsonLogger } from ${JSON.stringify(SERVER_INDEX)}\n` +
+    `const logger = createJsonLogger('debug')\n${body}`
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', source],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stdout = ''
+    let stderr = ''
+    if (options.closeStdout) child.stdout.destroy()
+    else child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
+    child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c))
+    child.once('error', reject)
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+function parseLines(stdout: string): Record<string, unknown>[] {
+  expect(stdout.endsWith('\n')).toBe(true)
+  return stdout
+    .slice(0, -1)
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+}
+
+describe('the standard output log sink', () => {
+  it('writes every line whole and in order, across turns and past the 64 KiB flush', async () => {
+    // Lines of growing size (one larger than the buffer), logged 1 to 40
+    // per turn, the last ones right before process.exit.
+    const run = await runWithLogger(`
+      let n = 0
+      for (let turn = 0; turn < 60; turn++) {
+        for (let i = 0; i <= turn % 40; i++) {
+          logger.info('seq', { n: n++, pad: 'x'.repeat((n * 37) % 3000), turn })
+        }
+        if (turn === 30) logger.info('seq', { n: n++, pad: 'y'.repeat(70000) })
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      logger.warn('seq', { n: n++, last: true })
+      process.exit(0)
+    `)
+    expect(run.code).toBe(0)
+    const lines = parseLines(run.stdout)
+    expect(lines.map((line) => line.n)).toEqual(
+      Array.from({ length: lines.length }, (_, i) => i),
+    )
+    expect(lines.at(-1)).toMatchObject({ event: 'seq', last: true })
+    expect(lines.length).toBeGreaterThan(800)
+  })
+
+  it('writes the lines of the last turn when the process ends by itself', async () => {
+    const run = await runWithLogger(`logger.info('only.line', { a: 1 })`)
+    expect(run.code).toBe(0)
+    expect(parseLines(run.stdout)).toMatchObject([
+      { level: 'info', event: 'only.line', a: 1 },
+    ])
+  })
+
+  it('writes the line logged right before an uncaught exception', async () => {
+    const run = await runWithLogger(`
+      setImmediate(() => {
+        logger.info('before.crash')
+        logger.error('fatal.thing', { error: 'it broke' })
+        throw new Error('boom')
+      })
+    `)
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain('boom')
+    expect(parseLines(run.stdout)).toMatchObject([
+      { event: 'before.crash' },
+      { level: 'error', event: 'fatal.thing', error: 'it broke' },
+    ])
+  })
+
+  it('writes the line logged right before an unhandled rejection', async () => {
+    const run = await runWithLogger(`
+      logger.error('fatal.rejection')
+      Promise.reject(new Error('rejected'))
+    `)
+    expect(run.code).toBe(1)
+    expect(parseLines(run.stdout)).toMatchObject([{ event: 'fatal.rejection' }])
+  })
+
+  it('keeps every line when a non-blocking standard output is full, at exit too', async () => {
+    // process.stdout makes the pipe non-blocking; the parent reads nothing
+    // until the child says it logged, so the pipe fills (EAGAIN) and the
+    // rest waits in the sink, through the exit.
+    const source =
+      `import { createJsonLogger } from ${JSON.stringify(SERVER_INDEX)}\n` +
+      `process.stdout\n` +
+      `const logger = createJsonLogger('info')\n` +
+      `for (let n = 0; n < 2000; n++) logger.info('seq', { n, pad: 'p'.repeat(1000) })\n` +
+      `await new Promise((resolve) => setImmediate(resolve))\n` +
+      `for (let n = 2000; n < 3000; n++) logger.info('seq', { n })\n` +
+      `process.stderr.write('logged\\n')\n` +
+      `process.exit(0)\n`
+    const run = await new Promise<Finished>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', source],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      let stdout = ''
+      let stderr = ''
+      child.stdout.pause()
+      child.stderr.setEncoding('utf8').on('data', (chunk) => {
+        stderr += chunk
+        if (stderr.includes('logged')) {
+          child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
+          child.stdout.resume()
+        }
+      })
+      child.once('error', reject)
+      child.once('close', (code) => resolve({ code, stdout, stderr }))
+    })
+    expect(run.code).toBe(0)
+    expect(parseLines(run.stdout).map((line) => line.n)).toEqual(
+      Array.from({ length: 3000 }, (_, i) => i),
+    )
+  })
+
+  it('keeps the process running when the reader of standard output is gone, and says so once', async () => {
+    // 2 MB of lines cannot fit in a pipe: the writes reach the closed end.
+    const run = await runWithLogger(
+      `
+      for (let turn = 0; turn < 200; turn++) {
+        for (let i = 0; i < 10; i++) logger.info('filler', { pad: 'z'.repeat(1000) })
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      process.stderr.write('still running\\n')
+    `,
+      { closeStdout: true },
+    )
+    expect(run.code).toBe(0)
+    expect(run.stderr).toBe(
+      'parley: standard output is closed; log lines are dropped\nstill running\n',
+    )
+  })
+})
+
+describe('the server process on SIGTERM', () => {
+  it('has written the access line of every answered request when it exits', async () => {
+    const server = await startServerProcess()
+    const bodies = Array.from({ length: 60 }, (_, i) =>
+      smsSend({ body: `logged ${i}` }),
+    )
+    const responses = await mapLimit(bodies, 16, (body) =>
+      post(server.url, '/api/messages/sms', body),
+    )
+    const ids = responses.map((response) => {
+      expect(response.status).toBe(202)
+      return response.headers.get('x-request-id')
+    })
+    server.kill('SIGTERM')
+    expect(await server.waitForExit()).toBe(0)
+    const lines = server.logLines()
+    const logged = new Set(
+      lines
+        .filter((line) => line.event === 'http.request')
+        .map((line) => line.request_id),
+    )
+    for (const id of ids) expect(logged).toContain(id)
+    expect(lines.at(-1)).toMatchObject({ event: 'server.shutdown_finished' })
+    // Nothing but whole JSON lines.
+    const text = server.stdout
+    expect(text.split('\n').filter(Boolean)).toHaveLength(lines.length)
+  })
+})
