@@ -498,6 +498,43 @@ describe('serve', () => {
     expect(code).toBe(0)
     expect(serve.stderr()).toContain('"event":"server.listening"')
   })
+
+  it('logs JSON lines to stdout without --json, every one of them through SIGTERM', async () => {
+    const dir = makeTempDir()
+    const serve = startCli(['serve', '--port', '0', '--host', '127.0.0.1'], {
+      DATABASE_URL: `${dir}/serve-logs.db`,
+    })
+
+    const started = await serve.waitForOutput(
+      /"event":"server\.listening"/,
+      15_000,
+    )
+    const url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(started)?.[1]
+    if (url === undefined) throw new Error(`no URL in ${started}`)
+    const sent = await runCli([
+      'send',
+      'sms',
+      '--url',
+      url,
+      ...phones,
+      '--body',
+      'x',
+    ])
+    const code = await serve.stop('SIGTERM')
+
+    expect(sent.code).toBe(0)
+    expect(code).toBe(0)
+    const events = serve
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { event: string }).event)
+    expect(events).toContain('message.accepted')
+    expect(events).toContain('http.request')
+    // The last lines, written as the process exits, are all there.
+    expect(events.slice(-1)).toEqual(['server.shutdown_finished'])
+    expect(events).toContain('server.signal')
+  })
 })
 
 describe('mock-provider', () => {

@@ -53,8 +53,11 @@ type RunningServer = Awaited<ReturnType<ServerModule['startServer']>>
 async function serve(options: ServeOptions, output: CliOutput): Promise<void> {
   const server = await loadServer()
   const config = readConfig(server, options)
-  const log = options.json ? output.err : output.out
-  const logger = server.createJsonLogger(config.logLevel, (line) => log(line))
+  // Without --json the logs take the server's own sink: lines of one
+  // event-loop turn in one write to standard output, as `npm start` does.
+  const logger = options.json
+    ? server.createJsonLogger(config.logLevel, (line) => output.err(line))
+    : server.createJsonLogger(config.logLevel)
   const stop = stopSignal()
   let running: RunningServer
   try {
