@@ -57,6 +57,7 @@ import {
   type DeliveryReportResult,
 } from './store/delivery.js'
 import { GroupCommitter } from './store/group-commit.js'
+import { DurabilityError } from './store/wal-sync.js'
 import { PreparedStatement } from './store/prepared.js'
 import {
   claimIdempotencyKey,
@@ -810,9 +811,7 @@ class ParleyInstance implements Parley {
         request_id: requestId,
         error: errorMessage(error),
       })
-      throw new UnavailableError('storage failed to commit the write', {
-        cause: error,
-      })
+      throw new UnavailableError(writeFailureMessage(error), { cause: error })
     }
   }
 
@@ -1110,4 +1109,16 @@ function pageWindow(request: PageRequest = {}): PageWindow {
   const pageSize =
     size === 0 ? DEFAULT_PAGE_SIZE : Math.min(size, MAX_PAGE_SIZE)
   return { page, pageSize }
+}
+
+// What a caller is told of a failed write. A write committed whose sync
+// then failed may or may not survive a restart: repeating it could repeat
+// the message, which only the same Idempotency-Key prevents.
+function writeFailureMessage(error: unknown): string {
+  if (error instanceof DurabilityError) {
+    return error.committed
+      ? 'storage committed the write but could not make it durable (fsync failed): it may or may not survive a restart, so repeat it only with the same Idempotency-Key'
+      : 'storage refuses writes since a sync of its disk failed; the server must be restarted'
+  }
+  return 'storage failed to commit the write'
 }

@@ -4,7 +4,15 @@
  * fsync of the WAL made off the event loop has completed. The fsync is
  * replaced here by one the test completes or fails by hand.
  */
-import { fstatSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import {
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
@@ -235,5 +243,101 @@ describe('synchronous=FULL by a WAL fsync off the event loop', () => {
     await sql`create table t (x integer)`.execute(db.kysely)
     await insert(db, 1)
     expect(manual.calls).toHaveLength(0)
+  })
+  it('syncs the WAL SQLite writes, beside the file a symbolic link leads to, whatever lies beside the link', async () => {
+    const manual = manualFsync()
+    const folder = mkdtempSync(join(tmpdir(), 'parley-wal-link-'))
+    mkdirSync(join(folder, 'real'))
+    mkdirSync(join(folder, 'link'))
+    const real = join(folder, 'real', 'parley.db')
+    const link = join(folder, 'link', 'parley.db')
+    writeFileSync(real, '')
+    symlinkSync(real, link)
+    // A leftover WAL beside the link, which SQLite does not use.
+    writeFileSync(`${link}-wal`, '')
+    const db = openBetterSqlite({ filename: link }, { fsync: manual.fsync })
+    cleanups.push(async () => {
+      await db.close()
+      rmSync(folder, { recursive: true, force: true })
+    })
+    await sql`create table t (x integer)`.execute(db.kysely)
+
+    const write = insert(db, 1)
+    await manual.called(1)
+    manual.calls[0]!.complete()
+    await write
+
+    expect(fstatSync(manual.calls[0]!.fd).ino).toBe(statSync(`${real}-wal`).ino)
+  })
+
+  it('syncs nothing for a transaction that changed no row, and syncs one that did', async () => {
+    const manual = manualFsync()
+    const { db } = openOnFile({ fsync: manual.fsync })
+    await sql`create table t (x integer)`.execute(db.kysely)
+    await sql`insert into t (x) values (0)`.execute(db.kysely)
+
+    // A poll that finds nothing: reads, and an update that matches no row.
+    await db.writeTransaction(async (trx) => {
+      await sql`select count(*) from t`.execute(trx)
+      await sql`update t set x = 1 where x = 99`.execute(trx)
+    })
+    expect(manual.calls).toHaveLength(0)
+
+    const write = insert(db, 1)
+    await manual.called(1)
+    manual.calls[0]!.complete()
+    await write
+  })
+
+  it('tells the callers of a batch committed before its fsync failed that the fate of their writes is unknown, and never commits them twice', async () => {
+    let failing = false
+    const fsync: Fsync = async () => {
+      if (failing) throw new Error('EIO: i/o error, fsync')
+    }
+    const { db } = openOnFile({ fsync })
+    const parley = await createParley({
+      db,
+      providers: [createMockProvider({ family: 'sms' })],
+    })
+    failing = true
+
+    const sends = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, n) =>
+        parley.send(smsRequest({ from: `+1804555${1000 + n}` })),
+      ),
+    )
+
+    for (const outcome of sends) {
+      expect(outcome.status).toBe('rejected')
+      const error = (outcome as PromiseRejectedResult).reason
+      expect(error).toBeInstanceOf(UnavailableError)
+      expect(error.message).toMatch(/may or may not survive/)
+    }
+    const { rows } = await sql<{
+      n: number
+    }>`select count(*) as n from messages`.execute(db.kysely)
+    expect(rows[0]!.n).toBe(5)
+    await expect(parley.send(smsRequest())).rejects.toThrow(
+      /refuses writes since a sync of its disk failed/,
+    )
+    await parley.stop()
+  })
+
+  it('refuses writes once the WAL file was removed while the database is open', async () => {
+    const { db, file } = openOnFile({ fsync: async () => undefined })
+    await sql`create table t (x integer)`.execute(db.kysely)
+    await insert(db, 1)
+    expect(() => db.checkFile?.()).not.toThrow()
+
+    rmSync(`${file}-wal`)
+
+    expect(() => db.checkFile?.()).toThrow(/WAL .* was removed/)
+    let ran = false
+    await expect(
+      db.writeTransaction(async () => {
+        ran = true
+      }),
+    ).rejects.toThrow(/was removed/)
+    expect(ran).toBe(false)
   })
 })

@@ -35,6 +35,19 @@ export function openBetterSqlite(
   for (const pragma of pragmas) opened.pragma(pragma)
   const database = options.wrapDatabase?.(opened) ?? opened
 
+  // Rows inserted, updated or deleted on this connection since it opened
+  // (DDL is not counted, but a migration also records itself in a table).
+  // Undefined when it cannot be read (a statement is mid-iteration): the
+  // caller then syncs, as if rows had changed.
+  const totalChanges = opened.prepare('select total_changes()').pluck()
+  const changeCount = (): number | undefined => {
+    try {
+      return totalChanges.get() as number
+    } catch {
+      return undefined
+    }
+  }
+
   const kysely = new Kysely<ParleySchema>({
     dialect: new SqliteDialect({ database: withStatementCache(database) }),
   })
@@ -52,9 +65,18 @@ export function openBetterSqlite(
     writeTransaction: walSync
       ? async (work) => {
           // Nothing more is committed once a sync failed (see WalSync).
-          walSync.check()
+          walSync.assertWritable()
+          const before = changeCount()
           const result = await immediateTransaction(kysely, work)
-          await walSync.afterCommit()
+          // A transaction that changed no row (a worker's poll that found
+          // nothing to claim) appended nothing to the WAL: no sync, so an
+          // idle server does not sync its disk at every poll. Rows changed
+          // meanwhile by anything else only make the count differ: the
+          // sync then runs, needed or not.
+          const after = changeCount()
+          if (before === undefined || after === undefined || after !== before) {
+            await walSync.afterCommit()
+          }
           return result
         }
       : (work) => immediateTransaction(kysely, work),
@@ -63,6 +85,7 @@ export function openBetterSqlite(
       (() => {
         walSync?.check()
         checkFile()
+        walSync?.checkLinked()
       }),
     close: async () => {
       await kysely.destroy()

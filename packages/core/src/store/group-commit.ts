@@ -1,6 +1,7 @@
 import { setImmediate } from 'node:timers'
 import type { Kysely } from 'kysely'
 import type { ParleyDatabase, ParleySchema } from './schema.js'
+import { isCommittedNotDurable } from './wal-sync.js'
 
 /** A unit of writes that must commit together. */
 export type WriteWork<T> = (trx: Kysely<ParleySchema>) => Promise<T>
@@ -106,8 +107,12 @@ export class GroupCommitter {
       })
       batch.forEach((item, index) => item.resolve(results[index]))
     } catch (error) {
-      if (batch.length === 1) batch[0]?.reject(error)
-      else await this.commitOneByOne(batch)
+      // Committed, but not made durable: running the writes again would
+      // commit them twice. Each caller learns that its write's fate is
+      // unknown.
+      if (batch.length === 1 || isCommittedNotDurable(error)) {
+        for (const item of batch) item.reject(error)
+      } else await this.commitOneByOne(batch)
     }
   }
 

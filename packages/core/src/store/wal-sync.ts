@@ -1,4 +1,11 @@
-import { closeSync, fsync, fsyncSync, openSync } from 'node:fs'
+import {
+  closeSync,
+  fstatSync,
+  fsync,
+  fsyncSync,
+  openSync,
+  realpathSync,
+} from 'node:fs'
 import { dirname } from 'node:path'
 
 /** Flushes one open file to stable storage, on libuv's thread pool. */
@@ -28,8 +35,32 @@ export const threadPoolFsync: Fsync = (fd) =>
  * later write fails, and `check` reports it, until the process restarts
  * (SQLite then recovers from what the WAL really holds).
  */
+/**
+ * A write that could not be made durable because a sync of the WAL failed
+ * (or failed before). `committed` tells the two cases apart: true when the
+ * write was committed and only its sync failed, so that it may or may not
+ * survive a restart; false when it was refused before it ran.
+ */
+export class DurabilityError extends Error {
+  override readonly name = 'DurabilityError'
+  constructor(
+    message: string,
+    readonly committed: boolean,
+    options: ErrorOptions,
+  ) {
+    super(message, options)
+  }
+}
+
+/** True for a write that was committed but whose sync failed. */
+export function isCommittedNotDurable(error: unknown): boolean {
+  return error instanceof DurabilityError && error.committed
+}
+
 export class WalSync {
   private fd: number | undefined
+  // The WAL file synced, known once it is opened.
+  private walFile: string | undefined
   // The sync that runs now, and the one queued to start after it.
   private running: Promise<void> | undefined
   private queued: Promise<void> | undefined
@@ -43,6 +74,16 @@ export class WalSync {
 
   /** Resolves once every commit made so far is on stable storage. */
   afterCommit(): Promise<void> {
+    return this.syncAfterCommit().catch((error: unknown) => {
+      throw new DurabilityError(
+        `the write was committed, but ${errorText(error)}`,
+        true,
+        { cause: error },
+      )
+    })
+  }
+
+  private syncAfterCommit(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
     if (this.queued) return this.queued
     if (this.running === undefined) return this.start()
@@ -57,6 +98,34 @@ export class WalSync {
   /** Throws once a sync has failed: commits may have been lost. */
   check(): void {
     if (this.failure) throw this.failure
+  }
+
+  /** Throws, before a write runs, once a sync has failed (see check). */
+  assertWritable(): void {
+    if (this.failure) {
+      throw new DurabilityError(
+        `the write was refused: ${this.failure.message}`,
+        false,
+        { cause: this.failure },
+      )
+    }
+  }
+
+  /**
+   * Also fails, for good, once the WAL file was removed (or renamed over)
+   * while the database is open: SQLite goes on writing into the unlinked
+   * file, and everything committed since would be gone at the next start.
+   * For the periodic file check, not for every write.
+   */
+  checkLinked(): void {
+    if (this.fd !== undefined && !this.failure) {
+      if (fstatSync(this.fd).nlink === 0) {
+        this.failure = new Error(
+          `the SQLite WAL ${this.walFile} was removed while the database was open, so commits since may not survive a restart; writes are refused until the process restarts`,
+        )
+      }
+    }
+    this.check()
   }
 
   /**
@@ -85,7 +154,7 @@ export class WalSync {
       await this.fsyncFile(this.open())
     } catch (error) {
       this.failure ??= new Error(
-        `fsync of the SQLite WAL ${this.databaseFile}-wal failed, so the commits since the last good sync may not survive a power cut; writes are refused until the process restarts: ${(error as Error).message}`,
+        `fsync of the SQLite WAL ${this.walFile ?? `${this.databaseFile}-wal`} failed, so the commits since the last good sync may not survive a power cut; writes are refused until the process restarts: ${errorText(error)}`,
         { cause: error },
       )
       throw this.failure
@@ -96,21 +165,37 @@ export class WalSync {
   // open until the database closed: closing any descriptor of a file drops
   // every POSIX lock the process holds on it, and although SQLite locks
   // the database and the -shm file rather than the WAL, a descriptor held
-  // open is what keeps that true whatever SQLite does. Once, the folder is
-  // synced too (blocking, a single time), so that the WAL's directory
-  // entry survives, as SQLite does on the first sync of a new WAL.
+  // open is what keeps that true whatever SQLite does. SQLite keeps its WAL
+  // beside the database file the path leads to (through symbolic links),
+  // so that is the one opened. Once, the folder is synced too, as SQLite
+  // does on the first sync of a new WAL, and like SQLite on a best-effort
+  // basis: a folder that cannot be opened for reading (mode -wx) or synced
+  // does not stop the database.
   private open(): number {
     if (this.fd !== undefined) return this.fd
-    const fd = openSync(`${this.databaseFile}-wal`, 'r')
+    const databaseFile = realpathSync(this.databaseFile)
+    this.walFile = `${databaseFile}-wal`
+    const fd = openSync(this.walFile, 'r')
     this.fd = fd
-    const folder = openSync(dirname(this.databaseFile), 'r')
-    try {
-      fsyncSync(folder)
-    } finally {
-      closeSync(folder)
-    }
+    syncFolder(dirname(databaseFile))
     return fd
   }
+}
+
+function syncFolder(folder: string): void {
+  let fd: number | undefined
+  try {
+    fd = openSync(folder, 'r')
+    fsyncSync(fd)
+  } catch {
+    // Best effort, as SQLite's own folder sync.
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
 }
 
 function noop(): void {}
