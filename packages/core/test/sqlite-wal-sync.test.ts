@@ -102,7 +102,7 @@ async function count(db: ParleyDatabase): Promise<number> {
 }
 
 describe('synchronous=FULL by a WAL fsync off the event loop', () => {
-  it('resolves a write only after the fsync of its commit, and shares an fsync among the commits made before it started', async () => {
+  it('resolves a write only after the fsync of its commit, runs two fsyncs at once, shares the next among the commits made meanwhile, and answers in order', async () => {
     const manual = manualFsync()
     const { db, file } = openOnFile({ fsync: manual.fsync })
     await sql`create table t (x integer)`.execute(db.kysely)
@@ -116,23 +116,33 @@ describe('synchronous=FULL by a WAL fsync off the event loop', () => {
     await settle()
     expect(firstState.settled()).toBe(false)
 
-    // Committed while the first fsync runs: they wait for the next one.
+    // Committed while the first fsync runs: a second one starts at once.
     const second = insert(db, 2)
+    const secondState = watch(second)
+    await manual.called(2)
+    // Committed while two run: they wait for, and share, the next one.
     const third = insert(db, 3)
-    const later = watch(Promise.all([second, third]))
-    expect(await count(db)).toBe(3)
+    const fourth = insert(db, 4)
+    const later = watch(Promise.all([third, fourth]))
+    expect(await count(db)).toBe(4)
     await settle()
-    expect(manual.calls).toHaveLength(1)
+    expect(manual.calls).toHaveLength(2)
+
+    // The second fsync ends first: its write still waits for the first.
+    manual.calls[1]!.complete()
+    await manual.called(3)
+    await settle()
+    expect(secondState.settled()).toBe(false)
+    expect(firstState.settled()).toBe(false)
 
     manual.calls[0]!.complete()
-    await first
-    await manual.called(2)
+    await Promise.all([first, second])
     await settle()
     expect(later.settled()).toBe(false)
 
-    manual.calls[1]!.complete()
-    await Promise.all([second, third])
-    expect(manual.calls).toHaveLength(2)
+    manual.calls[2]!.complete()
+    await Promise.all([third, fourth])
+    expect(manual.calls).toHaveLength(3)
   })
 
   it('fails the writes of a failed fsync, refuses every later write, and says why', async () => {
@@ -143,6 +153,7 @@ describe('synchronous=FULL by a WAL fsync off the event loop', () => {
     const first = insert(db, 1)
     await manual.called(1)
     const second = insert(db, 2)
+    await manual.called(2)
     expect(await count(db)).toBe(2)
     const io = Object.assign(new Error('EIO: i/o error, fsync'), {
       code: 'EIO',
@@ -150,6 +161,7 @@ describe('synchronous=FULL by a WAL fsync off the event loop', () => {
     manual.calls[0]!.fail(io)
 
     await expect(first).rejects.toThrow(/fsync of the SQLite WAL .* failed/)
+    // The second fsync has not even ended: an earlier failure fails it.
     await expect(second).rejects.toThrow(/EIO/)
     // Nothing more is committed: the work never runs.
     let ran = false
@@ -159,7 +171,9 @@ describe('synchronous=FULL by a WAL fsync off the event loop', () => {
       }),
     ).rejects.toThrow(/fsync of the SQLite WAL/)
     expect(ran).toBe(false)
-    expect(manual.calls).toHaveLength(1)
+    expect(manual.calls).toHaveLength(2)
+    // A later fsync that succeeds changes nothing.
+    manual.calls[1]!.complete()
     expect(() => db.checkFile?.()).toThrow(/writes are refused/)
   })
 

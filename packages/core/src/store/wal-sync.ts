@@ -24,10 +24,10 @@ export const threadPoolFsync: Fsync = (fd) =>
  * and resolves once the commit is on stable storage: the guarantee of
  * `synchronous = FULL`, without stopping the server for each sync.
  *
- * Syncs are shared: commits that finished before a sync started are all
- * covered by it (fsync flushes the whole file); a commit that finishes
- * while a sync runs waits for the next one, which starts when the running
- * one ends and covers every commit made meanwhile.
+ * A commit is covered by any sync that starts after it (fsync flushes the
+ * whole file). Each commit starts a sync of its own while fewer than two
+ * run; commits made while two run share the next one, which starts when
+ * one of them ends. Syncs resolve in the order they started.
  *
  * A failed fsync is sticky. The kernel may have dropped the pages it could
  * not write and report success on the next fsync, so nothing committed
@@ -57,13 +57,20 @@ export function isCommittedNotDurable(error: unknown): boolean {
   return error instanceof DurabilityError && error.committed
 }
 
+// Syncs of the WAL that may run at once (see syncAfterCommit).
+const MAX_RUNNING = 2
+
 export class WalSync {
   private fd: number | undefined
   // The WAL file synced, known once it is opened.
   private walFile: string | undefined
-  // The sync that runs now, and the one queued to start after it.
-  private running: Promise<void> | undefined
+  // Syncs under way (at most MAX_RUNNING), the one queued to start when
+  // one of them ends, and the last one started: each resolves only after
+  // every sync started before it, so that writes are answered in order.
+  private running = 0
   private queued: Promise<void> | undefined
+  private last: Promise<void> = Promise.resolve()
+  private startNext: (() => void) | undefined
   private failure: Error | undefined
   private closed = false
 
@@ -83,16 +90,23 @@ export class WalSync {
     })
   }
 
+  // A commit is covered by any sync that starts after it. Up to
+  // MAX_RUNNING syncs run at once: a group commit's next batch commits
+  // while the previous batch's sync runs (GroupCommitter), and waiting for
+  // that sync to end before starting its own would make every write wait
+  // for up to two syncs. Commits made while that many run share the next.
   private syncAfterCommit(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
     if (this.queued) return this.queued
-    if (this.running === undefined) return this.start()
-    // Only a sync that starts after this commit covers it.
-    this.queued = this.running.then(noop, noop).then(() => {
+    if (this.running < MAX_RUNNING) return this.start()
+    const queued = new Promise<void>((resolve) => {
+      this.startNext = resolve
+    }).then(() => {
       this.queued = undefined
       return this.start()
     })
-    return this.queued
+    this.queued = queued
+    return queued
   }
 
   /** Throws once a sync has failed: commits may have been lost. */
@@ -134,17 +148,35 @@ export class WalSync {
    */
   async close(): Promise<void> {
     this.closed = true
-    await (this.queued ?? this.running)?.catch(noop)
+    await this.queued?.catch(noop)
+    await this.last
     if (this.fd !== undefined) closeSync(this.fd)
     this.fd = undefined
   }
 
   private start(): Promise<void> {
-    const sync = this.sync().finally(() => {
-      if (this.running === sync) this.running = undefined
+    this.running += 1
+    const own = this.sync().finally(() => {
+      this.running -= 1
+      const startNext = this.startNext
+      this.startNext = undefined
+      startNext?.()
     })
-    this.running = sync
-    return sync
+    // In order, and failed when any earlier sync failed: a later sync's
+    // success says nothing of pages an earlier one could not write (the
+    // kernel reports a write-back error to one fsync only), and the WAL is
+    // read back only up to its first missing frame.
+    own.catch(noop)
+    const ordered = this.last
+      .then(() => {
+        if (this.failure) throw this.failure
+        return own
+      })
+      .then(() => {
+        if (this.failure) throw this.failure
+      })
+    this.last = ordered.catch(noop)
+    return ordered
   }
 
   private async sync(): Promise<void> {
