@@ -31,7 +31,7 @@ export function createJsonLogger(
     return (event: string, fields?: LogFields) => {
       if (RANK[at] < min) return
       const time = clock()
-      if (fields !== undefined && namesLeadingKey(fields)) {
+      if (fields !== undefined && !fitsLineEnd(fields)) {
         sink(spreadLine({ time, level: at, event, ...fields }))
       } else {
         sink(`{"time":"${time}${levelPart}${lineEnd(event, fields)}`)
@@ -46,10 +46,18 @@ export function createJsonLogger(
   }
 }
 
-// A field named like a leading key replaces it (as in a spread), which the
-// concatenation of lineEnd cannot do.
-function namesLeadingKey(fields: LogFields): boolean {
-  return 'time' in fields || 'level' in fields || 'event' in fields
+// Whether lineEnd can splice the fields' JSON after the leading keys: a
+// plain object whose JSON is an object and that names no leading key (a
+// field named like one replaces it, as in a spread). Anything else an
+// embedder passes (an array, null, a number, an object with toJSON) is
+// spread into the line instead, so that every line stays one JSON object.
+function fitsLineEnd(fields: LogFields): boolean {
+  const value: unknown = fields
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return false
+  }
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false
+  return !('time' in value || 'level' in value || 'event' in value)
 }
 
 // The line from the event name on, `"event",...fields}` and the newline,
@@ -67,6 +75,8 @@ function lineEnd(event: string, fields: LogFields | undefined): string {
 }
 
 function spreadLine(record: Record<string, unknown>): string {
+  // A toJSON spread in from the fields would stand for the whole line.
+  if (typeof record.toJSON === 'function') delete record.toJSON
   try {
     return `${JSON.stringify(record)}\n`
   } catch {
@@ -92,6 +102,11 @@ function lineClock(): () => string {
 
 /** Flush lines waiting when the buffer passes this many characters. */
 const FLUSH_AT_CHARS = 64 * 1024
+/**
+ * Lines that standard output has not taken yet, at most, in characters;
+ * past it new lines are dropped (and counted) until it takes them again.
+ */
+const MAX_BACKLOG_CHARS = 16 * 1024 * 1024
 /** On exit, give up on a standard output that takes nothing for this long. */
 const EXIT_STALL_MS = 2000
 /** Between two retries of a full standard output, in ms. */
@@ -101,78 +116,114 @@ let shared: LogSink | undefined
 
 /**
  * The default sink: lines collected during one event-loop turn go to
- * standard output (file descriptor 1) in one synchronous write when the
- * turn ends (or as soon as 64 KiB are waiting), in the order they were
- * logged. Every way the process exits but a signal it does not handle
- * (SIGKILL) runs its `exit` event, which writes what is left: after
- * `process.exit`, the graceful shutdown, an uncaught exception or an
- * unhandled rejection, no line is lost.
+ * standard output (file descriptor 1) in one write when the turn ends (or
+ * as soon as 64 KiB are waiting), in the order they were logged. Every way
+ * the process exits but a signal it does not handle (SIGKILL) runs its
+ * `exit` event, which writes what is left: after `process.exit`, the
+ * graceful shutdown, an uncaught exception or an unhandled rejection, no
+ * line is lost.
  *
- * A standard output that is full (a non-blocking pipe whose reader lags)
- * keeps the rest for a later retry, as Node's own stream would; at exit it
- * is waited for, up to 2 s without progress. A standard output whose reader
- * is gone (EPIPE) drops the lines from then on, said once on standard error:
- * the server keeps serving instead of dying of the write error.
+ * The writes never wait for the reader: a pipe on standard output is made
+ * non-blocking (as Node's own `process.stdout` does), and what a full pipe
+ * does not take is kept and retried every 10 ms, up to 16 MiB; lines past
+ * that are dropped and counted in a `log.lines_dropped` line once the
+ * reader catches up, so that a stalled log collector never stops the
+ * server nor fills its memory. At exit the rest is waited for, up to 2 s
+ * without progress. A standard output whose reader is gone (EPIPE) drops
+ * the lines from then on, said once on standard error: the server keeps
+ * serving instead of dying of the write error.
  */
 export function stdoutSink(): LogSink {
-  shared ??= createFdSink(1)
+  if (shared === undefined) {
+    // Creating process.stdout makes a pipe on it non-blocking.
+    void process.stdout
+    shared = createFdSink(1)
+  }
   return shared
 }
 
 function createFdSink(fd: number): LogSink {
   let waiting = ''
-  // Bytes of a write the descriptor took only in part, sent before `waiting`.
-  let unsent: Buffer | undefined
+  // Chunks the descriptor has not taken yet, in order, sent before
+  // `waiting`; kept as a list so that a retry never copies the backlog.
+  const unsent: Buffer[] = []
+  let unsentBytes = 0
+  let dropped = 0
   let scheduled = false
   let closed = false
+
+  const takeWaiting = (): void => {
+    if (waiting.length === 0) return
+    const chunk = Buffer.from(waiting)
+    unsent.push(chunk)
+    unsentBytes += chunk.length
+    waiting = ''
+  }
 
   const send = (untilDone: boolean): void => {
     scheduled = false
     if (closed) return
-    if (waiting.length > 0) {
-      const next = Buffer.from(waiting)
-      unsent = unsent ? Buffer.concat([unsent, next]) : next
-      waiting = ''
-    }
+    takeWaiting()
     let stalledSince: number | undefined
-    while (unsent && !closed) {
-      const written = writeOnce(fd, unsent)
+    while (unsent.length > 0 && !closed) {
+      const chunk = unsent[0]!
+      const written = writeOnce(fd, chunk)
       if (written === 'closed') {
         closed = true
-        unsent = undefined
+        unsent.length = 0
+        unsentBytes = 0
         noteClosed()
         return
       }
-      if (written >= unsent.length) {
-        unsent = undefined
-        return
+      unsentBytes -= written
+      if (written >= chunk.length) {
+        unsent.shift()
+        if (unsent.length === 0 && dropped > 0) noteDropped()
+        continue
       }
-      unsent = written > 0 ? unsent.subarray(written) : unsent
+      if (written > 0) {
+        unsent[0] = chunk.subarray(written)
+        stalledSince = undefined
+        continue
+      }
       if (!untilDone) {
         schedule(RETRY_MS)
         return
       }
       // Exiting: nothing runs after this, so wait here for the reader.
-      if (written > 0) stalledSince = undefined
       stalledSince ??= Date.now()
       if (Date.now() - stalledSince > EXIT_STALL_MS) return
       pause(RETRY_MS)
     }
   }
 
+  // The count of lines dropped while standard output lagged, as a line.
+  const noteDropped = (): void => {
+    const time = new Date().toISOString()
+    const line = `{"time":"${time}","level":"warn","event":"log.lines_dropped","lines":${dropped}}\n`
+    dropped = 0
+    waiting = line + waiting
+    takeWaiting()
+  }
+
   const schedule = (delayMs: number): void => {
     if (scheduled) return
     scheduled = true
-    if (delayMs === 0) setImmediate(() => send(false))
-    else setTimeout(() => send(false), delayMs)
+    // Never what keeps the process alive: exit writes what is left.
+    if (delayMs === 0) setImmediate(() => send(false)).unref()
+    else setTimeout(() => send(false), delayMs).unref()
   }
 
   process.on('exit', () => send(true))
 
   return (line) => {
     if (closed) return
+    if (unsentBytes + waiting.length >= MAX_BACKLOG_CHARS) {
+      dropped += 1
+      return
+    }
     waiting += line
-    if (waiting.length >= FLUSH_AT_CHARS && !unsent) send(false)
+    if (waiting.length >= FLUSH_AT_CHARS && unsent.length === 0) send(false)
     else schedule(0)
   }
 }

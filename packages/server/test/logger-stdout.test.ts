@@ -11,8 +11,11 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { post } from '../../../test/helpers/http.js'
 import { mapLimit, smsSend } from '../../../test/helpers/parley.js'
 import {
+  BULK_LIMITS,
   cleanUpServers,
+  makeTempDir,
   REPO_ROOT,
+  SERVER_MAIN,
   startServerProcess,
 } from '../../../test/helpers/server-process.js'
 
@@ -174,6 +177,109 @@ describe('the standard output log sink', () => {
     expect(run.stderr).toBe(
       'parley: standard output is closed; log lines are dropped\nstill running\n',
     )
+  })
+  it('never waits for a reader that stopped reading: keeps at most 16 MiB, counts the lines it dropped, and writes the rest once the reader is back', async () => {
+    // 40,000 lines of about 1 KB: far more than the pipe and the backlog
+    // hold while the parent reads nothing.
+    const source =
+      `import { createJsonLogger } from ${JSON.stringify(SERVER_INDEX)}\n` +
+      `const logger = createJsonLogger('info')\n` +
+      `const started = Date.now()\n` +
+      `for (let turn = 0; turn < 40; turn++) {\n` +
+      `  for (let n = 0; n < 1000; n++) logger.info('seq', { n: turn * 1000 + n, pad: 'p'.repeat(1000) })\n` +
+      `  await new Promise((resolve) => setImmediate(resolve))\n` +
+      `}\n` +
+      `process.stderr.write('logged ' + (Date.now() - started) + ' ' + process.memoryUsage().rss + '\\n')\n` +
+      // Alive while the parent reads the rest.
+      `await new Promise((resolve) => setTimeout(resolve, 3000))\n`
+    const run = await new Promise<Finished>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--input-type=module', '-e', source],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      let stdout = ''
+      let stderr = ''
+      child.stdout.pause()
+      child.stderr.setEncoding('utf8').on('data', (chunk) => {
+        stderr += chunk
+        if (stderr.includes('logged')) {
+          child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
+          child.stdout.resume()
+        }
+      })
+      child.once('error', reject)
+      child.once('close', (code) => resolve({ code, stdout, stderr }))
+    })
+    expect(run.code).toBe(0)
+    const [, , rss] = run.stderr.trim().split(' ')
+    // The lines waiting stayed bounded: well under the 40 MB logged.
+    expect(Number(rss)).toBeLessThan(200 * 1024 * 1024)
+    const lines = parseLines(run.stdout)
+    const kept = lines.filter((line) => line.event === 'seq')
+    const notes = lines.filter((line) => line.event === 'log.lines_dropped')
+    expect(notes).toHaveLength(1)
+    expect(notes[0]).toMatchObject({ level: 'warn' })
+    expect(kept.length + Number(notes[0]!.lines)).toBe(40_000)
+    expect(kept.length).toBeGreaterThan(10_000)
+    // What was kept is in order.
+    const seen = kept.map((line) => Number(line.n))
+    expect(seen).toEqual([...seen].sort((a, b) => a - b))
+  })
+})
+
+describe('the server process with a log reader that stopped reading', () => {
+  it('keeps answering, and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [SERVER_MAIN], {
+      cwd: makeTempDir(),
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_URL: 'parley.db',
+        ...BULK_LIMITS,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    )
+    try {
+      let seen = ''
+      const url = await new Promise<string>((resolve, reject) => {
+        child.once('exit', () => reject(new Error(`exited: ${seen}`)))
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          seen += chunk
+          const found = /"url":"(http:[^"]+)"/.exec(seen)
+          if (found) resolve(found[1]!)
+        })
+      })
+      // From here on the server's standard output fills and stays full.
+      child.stdout.removeAllListeners('data')
+      child.stdout.pause()
+
+      const bodies = Array.from({ length: 2000 }, (_, n) =>
+        smsSend({
+          from: `+1804556${String(n).padStart(4, '0')}`,
+          body: 'x'.repeat(500),
+        }),
+      )
+      const statuses = await mapLimit(bodies, 16, async (body) => {
+        const response = await post(url, '/api/messages/sms', body)
+        return response.status
+      })
+      expect(statuses.filter((status) => status !== 202)).toEqual([])
+      const health = await fetch(`${url}/healthz`, {
+        signal: AbortSignal.timeout(5000),
+      })
+      expect(health.status).toBe(200)
+
+      child.kill('SIGTERM')
+      // Exit gives standard output 2 s to take something, then goes.
+      expect(await exited).toBe(0)
+    } finally {
+      child.kill('SIGKILL')
+    }
   })
 })
 

@@ -255,6 +255,25 @@ describe('createJsonLogger', () => {
     expect(lines[0]?.match(/"event"/g)).toHaveLength(1)
   })
 
+  it.each([
+    ['an array', [1, 2]],
+    ['null', null],
+    ['a number', 5],
+    ['an object with toJSON', { toJSON: () => 'weird', kept: 1 }],
+    ['an object whose toJSON gives nothing', { toJSON: () => undefined }],
+  ])(
+    'writes one JSON object, and throws nothing, for fields that are %s',
+    (_, fields) => {
+      const lines: string[] = []
+      const logger = createJsonLogger('info', (line) => lines.push(line))
+      logger.info('odd', fields as never)
+      expect(lines).toHaveLength(1)
+      const line = JSON.parse(lines[0] ?? '')
+      expect(line).toMatchObject({ level: 'info', event: 'odd' })
+      expect(typeof line.time).toBe('string')
+    },
+  )
+
   it('drops lines below its level', () => {
     const lines: string[] = []
     const logger = createJsonLogger('warn', (line) => lines.push(line))
