@@ -16,6 +16,7 @@ import {
   emailWebhook,
   expectCommonHeaders,
   expectError,
+  queueStates,
   readDatabase,
   readMetrics,
   smsSend,
@@ -443,6 +444,9 @@ describe('validation', () => {
   })
 
   it('stores nothing for a refused request', async () => {
+    // The webhooks of the tests before are threaded by the inbound worker
+    // after their 202: wait until it is done, or its messages would count.
+    await waitUntilInboundIdle(server.databasePath)
     const before = await readMetrics(server.url)
     const count = () =>
       readDatabase(
@@ -983,3 +987,18 @@ describe('configuration errors', () => {
     expect(child.stderr).toContain('DATABASE_URL')
   })
 })
+
+// Until no inbound event waits or runs.
+async function waitUntilInboundIdle(databasePath: string): Promise<void> {
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const states = readDatabase(databasePath, (db) =>
+      queueStates(db, 'inbound_events'),
+    )
+    if (!states.pending && !states.running) return
+    if (Date.now() > deadline) {
+      throw new Error(`inbound events still queued: ${JSON.stringify(states)}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
