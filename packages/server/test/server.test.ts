@@ -255,12 +255,15 @@ describe('createJsonLogger', () => {
     expect(lines[0]?.match(/"event"/g)).toHaveLength(1)
   })
 
-  it.each([
+  it.each<[string, unknown]>([
     ['an array', [1, 2]],
     ['null', null],
     ['a number', 5],
-    ['an object with toJSON', { toJSON: () => 'weird', kept: 1 }],
-    ['an object whose toJSON gives nothing', { toJSON: () => undefined }],
+    ['an object with toJSON', { toJSON: (): string => 'weird', kept: 1 }],
+    [
+      'an object whose toJSON gives nothing',
+      { toJSON: (): undefined => undefined },
+    ],
   ])(
     'writes one JSON object, and throws nothing, for fields that are %s',
     (_, fields) => {
