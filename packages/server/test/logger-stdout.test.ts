@@ -57,6 +57,30 @@ function runWithLogger(
   })
 }
 
+// Runs the module `source` with its standard output unread until it writes
+// "logged" on standard error, so that the pipe fills and stays full.
+function runReadingAfterLogged(source: string): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', source],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.pause()
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+      stderr += chunk
+      if (stderr.includes('logged')) {
+        child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
+        child.stdout.resume()
+      }
+    })
+    child.once('error', reject)
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
 function parseLines(stdout: string): Record<string, unknown>[] {
   expect(stdout.endsWith('\n')).toBe(true)
   return stdout
@@ -136,25 +160,7 @@ describe('the standard output log sink', () => {
       `for (let n = 2000; n < 3000; n++) logger.info('seq', { n })\n` +
       `process.stderr.write('logged\\n')\n` +
       `process.exit(0)\n`
-    const run = await new Promise<Finished>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        ['--input-type=module', '-e', source],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      )
-      let stdout = ''
-      let stderr = ''
-      child.stdout.pause()
-      child.stderr.setEncoding('utf8').on('data', (chunk) => {
-        stderr += chunk
-        if (stderr.includes('logged')) {
-          child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
-          child.stdout.resume()
-        }
-      })
-      child.once('error', reject)
-      child.once('close', (code) => resolve({ code, stdout, stderr }))
-    })
+    const run = await runReadingAfterLogged(source)
     expect(run.code).toBe(0)
     expect(parseLines(run.stdout).map((line) => line.n)).toEqual(
       Array.from({ length: 3000 }, (_, i) => i),
@@ -192,25 +198,7 @@ describe('the standard output log sink', () => {
       `process.stderr.write('logged ' + (Date.now() - started) + ' ' + process.memoryUsage().rss + '\\n')\n` +
       // Alive while the parent reads the rest.
       `await new Promise((resolve) => setTimeout(resolve, 3000))\n`
-    const run = await new Promise<Finished>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        ['--input-type=module', '-e', source],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      )
-      let stdout = ''
-      let stderr = ''
-      child.stdout.pause()
-      child.stderr.setEncoding('utf8').on('data', (chunk) => {
-        stderr += chunk
-        if (stderr.includes('logged')) {
-          child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
-          child.stdout.resume()
-        }
-      })
-      child.once('error', reject)
-      child.once('close', (code) => resolve({ code, stdout, stderr }))
-    })
+    const run = await runReadingAfterLogged(source)
     expect(run.code).toBe(0)
     const [, , rss] = run.stderr.trim().split(' ')
     // The lines waiting stayed bounded: well under the 40 MB logged.
