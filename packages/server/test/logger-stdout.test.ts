@@ -31,35 +31,25 @@ interface Finished {
   readonly stderr: string
 }
 
+// How the parent reads the child's standard output: as it comes, never
+// (its reading end hung up at once), or only once the child has written
+// "logged" on standard error, so that the pipe fills and stays full.
+type Reading = 'read' | 'closed' | 'after-logged'
+
 // Runs `body` as an ES module with `logger` (createJsonLogger('debug'),
-// default sink) in scope. `closeStdout` hangs up the reading end of its
-// standard output at once.
+// default sink) in scope.
 function runWithLogger(
   body: string,
-  options: { closeStdout?: boolean } = {},
+  reading: Reading = 'read',
 ): Promise<Finished> {
-  const source =
+  return runModule(
     `import { createJsonLogger } from ${JSON.stringify(SERVER_INDEX)}\n` +
-    `const logger = createJsonLogger('debug')\n${body}`
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--input-type=module', '-e', source],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    )
-    let stdout = ''
-    let stderr = ''
-    if (options.closeStdout) child.stdout.destroy()
-    else child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
-    child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c))
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code, stdout, stderr }))
-  })
+      `const logger = createJsonLogger('debug')\n${body}`,
+    reading,
+  )
 }
 
-// Runs the module `source` with its standard output unread until it writes
-// "logged" on standard error, so that the pipe fills and stays full.
-function runReadingAfterLogged(source: string): Promise<Finished> {
+function runModule(source: string, reading: Reading): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -68,11 +58,17 @@ function runReadingAfterLogged(source: string): Promise<Finished> {
     )
     let stdout = ''
     let stderr = ''
-    child.stdout.pause()
+    let paused = reading === 'after-logged'
+    const read = () =>
+      child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
+    if (reading === 'closed') child.stdout.destroy()
+    else if (paused) child.stdout.pause()
+    else read()
     child.stderr.setEncoding('utf8').on('data', (chunk) => {
       stderr += chunk
-      if (stderr.includes('logged')) {
-        child.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
+      if (paused && stderr.includes('logged')) {
+        paused = false
+        read()
         child.stdout.resume()
       }
     })
@@ -160,7 +156,7 @@ describe('the standard output log sink', () => {
       `for (let n = 2000; n < 3000; n++) logger.info('seq', { n })\n` +
       `process.stderr.write('logged\\n')\n` +
       `process.exit(0)\n`
-    const run = await runReadingAfterLogged(source)
+    const run = await runModule(source, 'after-logged')
     expect(run.code).toBe(0)
     expect(parseLines(run.stdout).map((line) => line.n)).toEqual(
       Array.from({ length: 3000 }, (_, i) => i),
@@ -177,7 +173,7 @@ describe('the standard output log sink', () => {
       }
       process.stderr.write('still running\\n')
     `,
-      { closeStdout: true },
+      'closed',
     )
     expect(run.code).toBe(0)
     expect(run.stderr).toBe(
@@ -198,7 +194,7 @@ describe('the standard output log sink', () => {
       `process.stderr.write('logged ' + (Date.now() - started) + ' ' + process.memoryUsage().rss + '\\n')\n` +
       // Alive while the parent reads the rest.
       `await new Promise((resolve) => setTimeout(resolve, 3000))\n`
-    const run = await runReadingAfterLogged(source)
+    const run = await runModule(source, 'after-logged')
     expect(run.code).toBe(0)
     const [, , rss] = run.stderr.trim().split(' ')
     // The lines waiting stayed bounded: well under the 40 MB logged.
