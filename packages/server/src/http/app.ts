@@ -290,24 +290,19 @@ async function readInput(
   const receivedAt = Date.now()
   const idempotencyKey = headerValue(request, 'idempotency-key')
   const idempotencyScope = `http:${route.name}:${caller.keyId}`
-  if (!route.bodies) {
-    return {
-      params,
-      query,
-      headers,
-      receivedAt,
-      idempotencyKey,
-      idempotencyScope,
-      requestId,
-      body: undefined,
-    }
+  let body: unknown
+  let bodyType: HandlerInput['bodyType']
+  let bodyBytes: number | undefined
+  if (route.bodies) {
+    bodyType = checkContentType(request, route.bodies)
+    const bytes = await readBody(request, {
+      maxBytes: options.maxBodyBytes,
+      timeoutMs: options.bodyTimeoutMs,
+    })
+    if (options.edge) verifyWebhook(options.edge, route.name, request, bytes)
+    body = parseBody(bytes, bodyType)
+    bodyBytes = bytes.length
   }
-  const bodyType = checkContentType(request, route.bodies)
-  const bytes = await readBody(request, {
-    maxBytes: options.maxBodyBytes,
-    timeoutMs: options.bodyTimeoutMs,
-  })
-  if (options.edge) verifyWebhook(options.edge, route.name, request, bytes)
   return {
     params,
     query,
@@ -316,9 +311,9 @@ async function readInput(
     idempotencyKey,
     idempotencyScope,
     requestId,
-    body: parseBody(bytes, bodyType),
+    body,
     bodyType,
-    bodyBytes: bytes.length,
+    bodyBytes,
   }
 }
 
