@@ -9,6 +9,7 @@ import {
   allMessages,
   emailSend,
   emailWebhook,
+  type Metrics,
   readMetrics,
   smsSend,
   smsWebhook,
@@ -110,7 +111,10 @@ describe('concurrent first messages', () => {
       Array.from({ length: 50 }, (_, i) => `message ${i}`),
     )
 
-    const metrics = await readMetrics(server.url)
+    // The inbound worker counts a message once its commit is durable,
+    // which can be after the row is readable: wait for the count, then
+    // check how it splits.
+    const metrics = await threadedCount(server.url, 50)
     expect(metrics.conversations_created).toBe(1)
     expect(metrics.conversations_reused).toBe(49)
     expect(metrics.conversations_failures).toBe(0)
@@ -153,8 +157,24 @@ describe('concurrent first messages', () => {
     expect(conversations[0]?.key).toBe(
       'email:ann@customer.example<->support@parley.example',
     )
-    const after = await readMetrics(server.url)
+    const after = await threadedCount(server.url, threaded(before) + 50)
     expect(after.conversations_created - before.conversations_created).toBe(1)
     expect(after.conversations_reused - before.conversations_reused).toBe(49)
   })
 })
+
+function threaded(metrics: Metrics): number {
+  return metrics.conversations_created + metrics.conversations_reused
+}
+
+// The metrics once at least `count` messages have been threaded.
+async function threadedCount(base: string, count: number): Promise<Metrics> {
+  const { value } = await pollUntil(
+    async () => {
+      const metrics = await readMetrics(base)
+      return threaded(metrics) >= count && metrics
+    },
+    { description: `${count} messages counted as threaded` },
+  )
+  return value
+}

@@ -93,7 +93,16 @@ describe('dead letters over HTTP', () => {
       provider: null,
       provider_message_id: null,
     })
-    expect(await readMetrics(server.url)).toMatchObject({
+    // The worker counts the dead letter once its commit is durable, which
+    // can be a moment after the row reads back.
+    const { value: metrics } = await pollUntil(
+      async () => {
+        const read = await readMetrics(server.url)
+        return read.dispatch_dead_letter > 0 && read
+      },
+      { description: 'the dead letter counted' },
+    )
+    expect(metrics).toMatchObject({
       dispatch_attempts: 2,
       dispatch_error: 2,
       dispatch_success: 0,

@@ -446,7 +446,7 @@ describe('validation', () => {
   it('stores nothing for a refused request', async () => {
     // The webhooks of the tests before are threaded by the inbound worker
     // after their 202: wait until it is done, or its messages would count.
-    await waitUntilInboundIdle(server.databasePath)
+    await waitUntilSettled(server)
     const before = await readMetrics(server.url)
     const count = () =>
       readDatabase(
@@ -746,6 +746,7 @@ describe('415 unsupported_media_type', () => {
 
 describe('422 no_route', () => {
   it('refuses a send whose family has no provider, stores nothing, and counts invalid_routing', async () => {
+    await waitUntilSettled(restricted)
     const before = await readMetrics(restricted.url)
     const conversations = (await get(restricted.url, '/api/conversations')).body
       .meta.total
@@ -988,16 +989,39 @@ describe('configuration errors', () => {
   })
 })
 
-// Until no inbound event waits or runs.
-async function waitUntilInboundIdle(databasePath: string): Promise<void> {
+// Until no inbound event waits or runs and the metrics have counted every
+// stored message's threading. A worker marks its batch done in the database
+// before its commit is durable and only then counts it, so an idle queue
+// alone does not mean the counters have stopped moving.
+async function waitUntilSettled(target: ServerProcess): Promise<void> {
   const deadline = Date.now() + 10_000
   for (;;) {
-    const states = readDatabase(databasePath, (db) =>
-      queueStates(db, 'inbound_events'),
-    )
-    if (!states.pending && !states.running) return
+    const stored = readDatabase(target.databasePath, (db) => ({
+      queue: queueStates(db, 'inbound_events'),
+      conversations: (
+        db.prepare('select count(*) as n from conversations').get() as {
+          n: number
+        }
+      ).n,
+      messages: (
+        db.prepare('select count(*) as n from messages').get() as { n: number }
+      ).n,
+    }))
+    const metrics = await readMetrics(target.url)
+    const threaded =
+      metrics.conversations_created + metrics.conversations_reused
+    if (
+      !stored.queue.pending &&
+      !stored.queue.running &&
+      metrics.conversations_created === stored.conversations &&
+      threaded === stored.messages
+    ) {
+      return
+    }
     if (Date.now() > deadline) {
-      throw new Error(`inbound events still queued: ${JSON.stringify(states)}`)
+      throw new Error(
+        `not settled: ${JSON.stringify({ stored, threaded, created: metrics.conversations_created })}`,
+      )
     }
     await new Promise((resolve) => setTimeout(resolve, 20))
   }

@@ -65,6 +65,98 @@ describe('parley load, waiting for the server', () => {
     expect(summary.server.elapsed_ms).toBeLessThan(5000)
   })
 
+  it('reports the counters once they account for what the wait saw handled', async () => {
+    // A server whose queues read empty and whose messages read sent a few
+    // scrapes before its counters show the work (workers count a job once
+    // its commit is durable): the summary must not report the early read.
+    let id = 0
+    let scrapesAfterDrain = 0
+    fake.answerWith((request) => {
+      if (request.method === 'POST') {
+        id += 1
+        return {
+          status: 202,
+          body: { status: 'accepted', id: String(id), conversation_id: '1' },
+        }
+      }
+      if (request.url.startsWith('/metrics?')) {
+        return {
+          status: 200,
+          body:
+            'parley_queue_stats_up 1\n' +
+            'parley_queue_depth{queue="dispatch",state="pending"} 0\n',
+        }
+      }
+      if (request.url === '/metrics') {
+        const counted = id === 0 || scrapesAfterDrain++ < 3 ? 0 : id
+        return {
+          status: 200,
+          body: { ts_unix_ms: Date.now(), dispatch_success: counted },
+        }
+      }
+      if (request.url.startsWith('/api/messages/')) {
+        return { status: 200, body: { status: 'sent' } }
+      }
+      return { status: 200, body: { ok: true } }
+    })
+    const result = await runCli([
+      'load',
+      '--url',
+      fake.url,
+      '--count',
+      '6',
+      '--json',
+    ])
+
+    expect(result.code, result.stderr).toBe(0)
+    const summary = JSON.parse(result.stdout)
+    expect(summary.server).toMatchObject({ complete: true })
+    expect(summary.counters).toEqual({ dispatch_success: 6 })
+    expect(scrapesAfterDrain).toBe(4)
+  })
+
+  it('reports the counters as read when they never catch up', async () => {
+    let id = 0
+    fake.answerWith((request) => {
+      if (request.method === 'POST') {
+        id += 1
+        return {
+          status: 202,
+          body: { status: 'accepted', id: String(id), conversation_id: '1' },
+        }
+      }
+      if (request.url.startsWith('/metrics?')) {
+        return {
+          status: 200,
+          body:
+            'parley_queue_stats_up 1\n' +
+            'parley_queue_depth{queue="dispatch",state="pending"} 0\n',
+        }
+      }
+      if (request.url === '/metrics') {
+        return {
+          status: 200,
+          body: { ts_unix_ms: Date.now(), dispatch_success: 1 },
+        }
+      }
+      if (request.url.startsWith('/api/messages/')) {
+        return { status: 200, body: { status: 'sent' } }
+      }
+      return { status: 200, body: { ok: true } }
+    })
+    const result = await runCli([
+      'load',
+      '--url',
+      fake.url,
+      '--count',
+      '3',
+      '--json',
+    ])
+
+    expect(result.code, result.stderr).toBe(0)
+    expect(JSON.parse(result.stdout).counters).toEqual({})
+  })
+
   it('prints the summary, then the error, when the server goes away mid-wait', async () => {
     let id = 0
     fake.answerWith((request) => {

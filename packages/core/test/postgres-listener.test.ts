@@ -202,8 +202,12 @@ describe.skipIf(skip !== undefined)('Parley instances on one Postgres', () => {
     await front.receive(smsWebhook({ messaging_provider_id: 'SM-wake' }), {
       channel: 'sms',
     })
+    // The worker counts the event once its commit returns, a moment after
+    // the conversation reads back: wait for both.
     await pollUntil(
-      async () => (await worker.conversations.list()).total === 1,
+      async () =>
+        (await worker.conversations.list()).total === 1 &&
+        worker.metrics.snapshot().worker_processed > 0,
       { timeoutMs: 10_000, intervalMs: 5 },
     )
 

@@ -131,7 +131,7 @@ async function load(options: LoadOptions, output: CliOutput): Promise<void> {
       tally,
       progress,
       metricsBefore,
-      metricsAfter: await readMetrics(client),
+      metricsAfter: await metricsAfterRun(client, metricsBefore, progress),
     })
     output.out(
       options.json
@@ -233,6 +233,51 @@ async function readMetrics(
   } catch {
     return undefined
   }
+}
+
+// The server's workers count a job once its commit is durable, which can
+// be a moment after the queues read empty. So once the wait saw everything
+// handled, the counters get up to two seconds to account for it; after
+// that (or with no wait) they are reported as read.
+async function metricsAfterRun(
+  client: ApiClient,
+  before: MetricsBody | undefined,
+  progress: ServerProgress | undefined,
+): Promise<MetricsBody | undefined> {
+  const deadline = performance.now() + 2000
+  for (;;) {
+    const after = await readMetrics(client)
+    if (
+      after === undefined ||
+      before === undefined ||
+      progress === undefined ||
+      !progress.complete ||
+      countersCaughtUp(before, after, progress) ||
+      performance.now() >= deadline
+    ) {
+      return after
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+// Every dispatched send ends as one success or one dead letter, and every
+// threaded webhook as one processed event or one dead letter.
+function countersCaughtUp(
+  before: MetricsBody,
+  after: MetricsBody,
+  progress: ServerProgress,
+): boolean {
+  const change = (...fields: string[]) =>
+    fields.reduce(
+      (sum, field) => sum + (after[field] ?? 0) - (before[field] ?? 0),
+      0,
+    )
+  return (
+    change('dispatch_success', 'dispatch_dead_letter') >=
+      progress.dispatchExpected &&
+    change('worker_processed', 'worker_dead_letter') >= progress.threadExpected
+  )
 }
 
 /**
