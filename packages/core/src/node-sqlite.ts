@@ -89,12 +89,17 @@ export async function openNodeSqlite(
   const kysely = new Kysely<ParleySchema>({
     dialect: new NodeSqliteDialect({ database }),
   })
+  const file = fileCheck(options.filename)
   return {
     dialect: 'sqlite',
     kysely,
     writeTransaction: (work) => immediateTransaction(kysely, work),
-    checkFile: fileCheck(options.filename),
-    close: () => kysely.destroy(),
+    checkFile: file?.check,
+    close: async () => {
+      await kysely.destroy()
+      // Only once SQLite let go of the file (see fileCheck).
+      file?.close()
+    },
   }
 }
 

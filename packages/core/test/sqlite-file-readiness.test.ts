@@ -5,9 +5,16 @@
  * while every accepted message would be lost (issue 9).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createMockProvider,
@@ -24,15 +31,20 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-async function parleyOnFile(): Promise<{
+// A Parley on a new file in a new folder, or on `options.file`.
+async function parleyOnFile(options: { file?: string } = {}): Promise<{
   parley: Parley
   folder: string
   file: string
   errors: string[]
   clock: ManualClock
+  close: () => Promise<void>
 }> {
-  const folder = mkdtempSync(join(tmpdir(), 'parley-file-'))
-  const file = join(folder, 'parley.db')
+  const folder =
+    options.file === undefined
+      ? mkdtempSync(join(tmpdir(), 'parley-file-'))
+      : dirname(options.file)
+  const file = options.file ?? join(folder, 'parley.db')
   const db = openSqlite({ filename: file })
   const errors: string[] = []
   const clock = new ManualClock()
@@ -48,11 +60,19 @@ async function parleyOnFile(): Promise<{
     logger,
     clock,
   })
-  cleanups.push(async () => {
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
     await db.close()
-    rmSync(folder, { recursive: true, force: true })
+  }
+  cleanups.push(async () => {
+    await close()
+    if (options.file === undefined) {
+      rmSync(folder, { recursive: true, force: true })
+    }
   })
-  return { parley, folder, file, errors, clock }
+  return { parley, folder, file, errors, clock, close }
 }
 
 describe('readiness on a SQLite file', () => {
@@ -98,3 +118,46 @@ describe('readiness on a SQLite file', () => {
     expect(report.reason).toMatch(/is damaged \(no SQLite header\)$/)
   })
 })
+
+// The POSIX locks this process holds on the file, from /proc/locks.
+function locksHeld(file: string): string[] {
+  const inode = statSync(file).ino
+  return readFileSync('/proc/locks', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/)
+      const offset = fields[1] === '->' ? 1 : 0
+      const pid = fields[4 + offset]
+      const where = fields[5 + offset]
+      return (
+        pid === String(process.pid) && where?.split(':')[2] === String(inode)
+      )
+    })
+}
+
+describe.skipIf(process.platform !== 'linux')(
+  'the file checks and the locks of SQLite (read from /proc/locks, so on Linux only)',
+  () => {
+    it('keep every lock SQLite holds on the file, through readiness, writes and the close of a second database on it', async () => {
+      const { parley, file, clock } = await parleyOnFile()
+      await parley.send(smsRequest())
+      // In WAL mode the connection keeps a shared lock on the file, by
+      // which other processes see the database in use.
+      const held = locksHeld(file)
+      expect(held).toHaveLength(1)
+
+      // Readiness and writes read the file's header.
+      expect(await parley.readiness()).toEqual({ ready: true })
+      clock.advance(1000)
+      await parley.send(smsRequest())
+      expect(locksHeld(file)).toEqual(held)
+
+      // A second database on the same file, checked and closed.
+      const second = await parleyOnFile({ file })
+      expect(await second.parley.readiness()).toEqual({ ready: true })
+      await second.close()
+      expect(locksHeld(file)).toEqual(held)
+      expect(await parley.readiness()).toEqual({ ready: true })
+    })
+  },
+)

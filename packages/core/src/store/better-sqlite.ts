@@ -51,7 +51,7 @@ export function openBetterSqlite(
   const kysely = new Kysely<ParleySchema>({
     dialect: new SqliteDialect({ database: withStatementCache(database) }),
   })
-  const checkFile = fileCheck(filename)
+  const file = fileCheck(filename)
   // Only writeTransaction waits for the sync; migrations and every write
   // of the API and the workers go through it. The few writes made straight
   // on `kysely` need no durability of their own: retention's deletes (a
@@ -81,14 +81,16 @@ export function openBetterSqlite(
         }
       : (work) => immediateTransaction(kysely, work),
     checkFile:
-      checkFile &&
+      file &&
       (() => {
         walSync?.check()
-        checkFile()
+        file.check()
         walSync?.checkLinked()
       }),
     close: async () => {
       await kysely.destroy()
+      // Only once SQLite let go of the file (see fileCheck).
+      file?.close()
       await walSync?.close()
     },
   }

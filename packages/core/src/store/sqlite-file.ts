@@ -1,7 +1,16 @@
-import { closeSync, openSync, readSync, type Stats, statSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs'
+import type { Stats } from 'node:fs'
 
 // The first 16 bytes of every SQLite database file.
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
+
+/** What `fileCheck` gives: the check, and its release once the database closed. */
+export interface FileCheck {
+  /** Throws when the file was removed, replaced or lost its header. */
+  readonly check: () => void
+  /** Call after the database's own connection has closed. */
+  readonly close: () => void
+}
 
 /**
  * A check that the file at `filename` is still the one opened now (same
@@ -10,24 +19,71 @@ const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
  * replaced under the running process would take every later commit with
  * it; random bytes over it would fail every later read. Call it right
  * after opening the file.
+ *
+ * The header is read through one descriptor kept open until `close`:
+ * closing any descriptor of a file drops every POSIX lock the process
+ * holds on it, SQLite's included, so none is closed while a connection
+ * may hold one. Checks of one file in one process share the descriptor.
  */
-export function fileCheck(filename: string): (() => void) | undefined {
+export function fileCheck(filename: string): FileCheck | undefined {
   if (filename === ':memory:' || filename === '') return undefined
-  const opened = statSync(filename)
-  return () => {
-    const now = statOrUndefined(filename)
-    if (now === undefined) {
-      throw new Error(`the database file ${filename} is gone`)
-    }
-    if (now.dev !== opened.dev || now.ino !== opened.ino) {
-      throw new Error(`the database file ${filename} was replaced`)
-    }
-    if (now.size > 0 && !readHeader(filename).equals(SQLITE_HEADER)) {
-      throw new Error(
-        `the database file ${filename} is damaged (no SQLite header)`,
-      )
-    }
+  const reader = openReader(filename)
+  const opened = reader.stats
+  let closed = false
+  return {
+    check: () => {
+      const now = statOrUndefined(filename)
+      if (now === undefined) {
+        throw new Error(`the database file ${filename} is gone`)
+      }
+      if (now.dev !== opened.dev || now.ino !== opened.ino) {
+        throw new Error(`the database file ${filename} was replaced`)
+      }
+      if (now.size > 0 && !readHeader(reader.fd).equals(SQLITE_HEADER)) {
+        throw new Error(
+          `the database file ${filename} is damaged (no SQLite header)`,
+        )
+      }
+    },
+    close: () => {
+      if (closed) return
+      closed = true
+      releaseReader(reader)
+    },
   }
+}
+
+interface Reader {
+  readonly key: string
+  readonly fd: number
+  readonly stats: Stats
+  users: number
+}
+
+// One read descriptor per file (device and inode) open in this process.
+const readers = new Map<string, Reader>()
+
+function openReader(filename: string): Reader {
+  const stats = statSync(filename)
+  const key = `${stats.dev}:${stats.ino}`
+  const shared = readers.get(key)
+  if (shared !== undefined) {
+    shared.users += 1
+    return shared
+  }
+  const fd = openSync(filename, 'r')
+  // The descriptor's own file, should the path have changed in between.
+  const own = fstatSync(fd)
+  const reader: Reader = { key, fd, stats: own, users: 1 }
+  if (own.dev === stats.dev && own.ino === stats.ino) readers.set(key, reader)
+  return reader
+}
+
+function releaseReader(reader: Reader): void {
+  reader.users -= 1
+  if (reader.users > 0) return
+  if (readers.get(reader.key) === reader) readers.delete(reader.key)
+  closeSync(reader.fd)
 }
 
 function statOrUndefined(filename: string): Stats | undefined {
@@ -39,13 +95,8 @@ function statOrUndefined(filename: string): Stats | undefined {
   }
 }
 
-function readHeader(filename: string): Buffer {
+function readHeader(fd: number): Buffer {
   const header = Buffer.alloc(SQLITE_HEADER.length)
-  const fd = openSync(filename, 'r')
-  try {
-    readSync(fd, header, 0, header.length, 0)
-  } finally {
-    closeSync(fd)
-  }
+  readSync(fd, header, 0, header.length, 0)
   return header
 }
