@@ -337,6 +337,8 @@ class ParleyInstance implements Parley {
   }
   private stopping = false
   private started = false
+  // The file check's failure last logged, while it lasts.
+  private fileProblemLogged: string | undefined
   // When the database file was last checked before a write, and what was
   // wrong with it then.
   private fileCheck: { at: number; problem: string | undefined } = {
@@ -761,13 +763,17 @@ class ParleyInstance implements Parley {
 
   // A database file removed, replaced or damaged under the process loses
   // every later commit: an operator must hear of it, not only the probe.
+  // Once per problem, not at every probe and write while it lasts.
   private checkFile(): void {
     try {
       this.db.checkFile?.()
+      this.fileProblemLogged = undefined
     } catch (error) {
-      this.logger.error('store.file_check_failed', {
-        error: errorMessage(error),
-      })
+      const problem = errorMessage(error)
+      if (problem !== this.fileProblemLogged) {
+        this.fileProblemLogged = problem
+        this.logger.error('store.file_check_failed', { error: problem })
+      }
       throw error
     }
   }

@@ -88,6 +88,19 @@ describe('readiness on a SQLite file', () => {
     expect(errors).toContain('store.file_check_failed')
   })
 
+  it('logs the problem once while it lasts, not at every probe and write', async () => {
+    const { parley, folder, errors, clock } = await parleyOnFile()
+    rmSync(folder, { recursive: true, force: true })
+    for (let i = 0; i < 3; i += 1) {
+      expect((await parley.readiness()).ready).toBe(false)
+      clock.advance(1000)
+      await expect(parley.send(smsRequest())).rejects.toThrow(/is gone/)
+    }
+    expect(errors.filter((e) => e === 'store.file_check_failed')).toHaveLength(
+      1,
+    )
+  })
+
   it('refuses sends (unavailable) once the file is gone, instead of accepting them', async () => {
     const { parley, folder, clock } = await parleyOnFile()
     await parley.send(smsRequest())
