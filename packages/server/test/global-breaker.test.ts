@@ -17,6 +17,7 @@ import {
   GlobalBreaker,
   type GlobalBreakerOptions,
   breakerOpenError,
+  failureMessage,
   requestOutcome,
 } from '../src/http/global-breaker.js'
 import { HttpError } from '../src/http/http-error.js'
@@ -302,6 +303,75 @@ describe('breakerOpenError', () => {
   it('is a 503 unavailable with Retry-After', () => {
     const error = breakerOpenError({ allowed: false, retryAfterSeconds: 7 })
     expect(error).toMatchObject({ status: 503, code: 'unavailable' })
+    expect(error.message).toBe(
+      'the service is failing in its backend; try again later',
+    )
     expect(error.headers).toEqual({ 'Retry-After': '7' })
+  })
+
+  it('repeats the last failure the clients were told', () => {
+    const error = breakerOpenError({
+      allowed: false,
+      retryAfterSeconds: 7,
+      lastFailure: 'storage refuses writes; the server must be restarted',
+    })
+    expect(error.message).toBe(
+      'the service is failing in its backend (last failure: storage refuses writes; the server must be restarted); try again later',
+    )
+  })
+})
+
+describe('the last failure an open breaker repeats', () => {
+  const restart = 'storage refuses writes; the server must be restarted'
+
+  function failWith(breaker: GlobalBreaker, failures: unknown[]): void {
+    for (const error of failures) {
+      breaker.settle(
+        pass(breaker.admit()),
+        requestOutcome({ status: 503, error }),
+        failureMessage(error),
+      )
+    }
+  }
+
+  it("is the message of the last failure when it was Parley's own unavailable error", () => {
+    const { breaker } = setUp()
+    failWith(breaker, [
+      new Error('SQLITE_IOERR'),
+      new UnavailableError('storage failed to answer'),
+      new UnavailableError(restart),
+    ])
+    expect(breaker.admit()).toEqual({
+      allowed: false,
+      retryAfterSeconds: 10,
+      lastFailure: restart,
+    })
+  })
+
+  it('is never the text of a driver error, a bug or an internal HttpError', () => {
+    for (const last of [
+      new Error('SQLITE_IOERR: disk I/O error at /secret/path'),
+      new TypeError('cannot read x of undefined'),
+      new HttpError('internal', 'internal error'),
+    ]) {
+      const { breaker } = setUp()
+      failWith(breaker, [new UnavailableError(restart), restart, last])
+      const refusal = breaker.admit()
+      expect(refusal.allowed).toBe(false)
+      expect(refusal).not.toHaveProperty('lastFailure')
+    }
+  })
+
+  it('is forgotten after a success', () => {
+    const { breaker, clock } = setUp()
+    failWith(breaker, [new UnavailableError(restart)])
+    breaker.settle(pass(breaker.admit()), 'success')
+    failWith(breaker, [new Error('a'), new Error('b'), new Error('c')])
+    expect(breaker.admit()).not.toHaveProperty('lastFailure')
+    // A trial that fails with Parley's own error is repeated from then on.
+    clock.advance(OPEN_MS)
+    failWith(breaker, [new UnavailableError(restart)])
+    expect(breaker.state).toBe('open')
+    expect(breaker.admit()).toMatchObject({ lastFailure: restart })
   })
 })

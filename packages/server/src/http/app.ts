@@ -20,6 +20,7 @@ import {
 import {
   type BreakerPass,
   breakerOpenError,
+  failureMessage,
   requestOutcome,
 } from './global-breaker.js'
 import { closestToExhaustion } from './rate-limit-headers.js'
@@ -187,7 +188,7 @@ function settleBreaker(
     // 'close' without a finished answer: the client hung up first.
     abandoned: !response.writableFinished,
   })
-  options.edge.breaker.settle(state.pass, outcome)
+  options.edge.breaker.settle(state.pass, outcome, failureMessage(state.error))
 }
 
 // The path and query of the request target.

@@ -79,6 +79,12 @@ export interface BreakerRefusal {
   readonly allowed: false
   /** Whole seconds until a trial may be admitted, at least 1. */
   readonly retryAfterSeconds: number
+  /**
+   * What the client was told by the last backend failure, when it was
+   * Parley's own `unavailable` error (a storage that refuses writes until
+   * a restart says so here); undefined for other failures.
+   */
+  readonly lastFailure?: string
 }
 
 /** What {@link GlobalBreaker.admit} decided. */
@@ -108,6 +114,8 @@ export class GlobalBreaker {
   // tell whether the state it was admitted in still holds.
   private epoch = 0
   private trialDeadline = 0
+  // The message of the last backend failure, while no success followed.
+  private lastFailure: string | undefined
 
   constructor(options: GlobalBreakerOptions) {
     this.trialTimeoutMs = checkTrialTimeout(options.trialTimeoutMs)
@@ -144,14 +152,19 @@ export class GlobalBreaker {
    * breaker and its failure reopens it; a neutral trial frees the trial
    * slot for the next request. Outside a trial, successes reset the count
    * of consecutive failures and neutral outcomes change nothing.
+   * `failure` is what the client of a backend failure was told, when it
+   * may be repeated to the requests the open breaker refuses (see
+   * {@link failureMessage}).
    */
-  settle(pass: BreakerPass, outcome: RequestOutcome): void {
+  settle(pass: BreakerPass, outcome: RequestOutcome, failure?: string): void {
     if (pass.epoch !== this.epoch) return
     switch (outcome) {
       case 'success':
+        this.lastFailure = undefined
         this.breaker.recordSuccess()
         return
       case 'backend_failure':
+        this.lastFailure = failure
         this.breaker.recordFailure()
         return
       case 'neutral':
@@ -181,7 +194,9 @@ export class GlobalBreaker {
     const waitMs = retryAt - this.clock.now()
     const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000))
     this.onShortCircuit?.(retryAfterSeconds)
-    return { allowed: false, retryAfterSeconds }
+    return this.lastFailure === undefined
+      ? { allowed: false, retryAfterSeconds }
+      : { allowed: false, retryAfterSeconds, lastFailure: this.lastFailure }
   }
 }
 
@@ -242,11 +257,31 @@ export function requestOutcome(request: AnsweredRequest): RequestOutcome {
   return 'backend_failure'
 }
 
-/** The refusal of an open breaker, for the pipeline to throw. */
+/**
+ * What a backend failure told its client, when the open breaker may say it
+ * again: the message of Parley's own `unavailable` errors, written for
+ * clients. Undefined for anything else (a driver error or a bug, answered
+ * 500 `internal` without details).
+ */
+export function failureMessage(error: unknown): string | undefined {
+  return isParleyError(error) && error.code === 'unavailable'
+    ? error.message
+    : undefined
+}
+
+/**
+ * The refusal of an open breaker, for the pipeline to throw. It repeats
+ * the last backend failure's message when there is one, so that a storage
+ * refusing writes until a restart is not hidden behind "try again later".
+ */
 export function breakerOpenError(refusal: BreakerRefusal): HttpError {
+  const last =
+    refusal.lastFailure === undefined
+      ? ''
+      : ` (last failure: ${refusal.lastFailure})`
   return new HttpError(
     'unavailable',
-    'the service is failing in its backend; try again later',
+    `the service is failing in its backend${last}; try again later`,
     { 'Retry-After': String(refusal.retryAfterSeconds) },
   )
 }
