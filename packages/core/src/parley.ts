@@ -54,6 +54,7 @@ import {
 } from './store/dead-letters.js'
 import {
   applyDeliveryReport,
+  reportOrder,
   type DeliveryReportResult,
 } from './store/delivery.js'
 import { GroupCommitter } from './store/group-commit.js'
@@ -460,8 +461,8 @@ class ParleyInstance implements Parley {
     const results = await this.write(
       async (trx) => {
         const out: DeliveryReportResult[] = []
-        for (const update of updates) {
-          out.push(await applyDeliveryReport(trx, update, now))
+        for (const index of reportOrder(updates)) {
+          out[index] = await applyDeliveryReport(trx, updates[index]!, now)
         }
         return out
       },

@@ -8,11 +8,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   createMockProvider,
+  createParley,
   type DeliveryStatusUpdate,
   type MockProvider,
 } from '@parley/core'
 import type { DispatchWorker } from '../src/queue/dispatch-worker.js'
 import {
+  BULK_LIMITS,
   createHarness,
   DIALECT_LABEL,
   emailRequest,
@@ -221,5 +223,53 @@ describe(`delivery reports on ${DIALECT_LABEL}`, () => {
     await h.parley.reportDelivery([sms(`mock-sms-${id}-1`, 'delivered')])
 
     expect(await statusOf(id)).toBe('delivered')
+  })
+
+  // Two instances on one database report the same messages at once, in
+  // opposite orders and with different terminal statuses (as two
+  // providers' retries may). Each message must end in one terminal status
+  // applied once, and neither report may fail: on Postgres, rows locked
+  // in opposite orders deadlock, and a status read before the other
+  // instance's commit would be overwritten after it.
+  it('applies reports of two instances on the same messages at once, each message once, without failing either', async () => {
+    await setup()
+    const other = await createParley({
+      db: h.db,
+      providers: [createMockProvider({ family: 'sms', seed: 1 })],
+      config: BULK_LIMITS,
+      migrate: false,
+    })
+    const ids: string[] = []
+    for (let i = 0; i < 24; i += 1) {
+      ids.push((await h.parley.send(smsRequest({ body: `m${i}` }))).id)
+    }
+    for (let i = 0; i < 10 && (await statusOf(ids.at(-1)!)) !== 'sent'; i++) {
+      await round()
+    }
+    for (const id of ids) expect(await statusOf(id)).toBe('sent')
+
+    for (let i = 0; i < ids.length; i += 4) {
+      const group = ids.slice(i, i + 4).map((id) => `mock-sms-${id}-1`)
+      const [first, second] = await Promise.all([
+        h.parley.reportDelivery(group.map((pid) => sms(pid, 'delivered'))),
+        other.reportDelivery(
+          [...group].reverse().map((pid) => sms(pid, 'undelivered')),
+        ),
+      ])
+      const applied = [...first, ...second].filter(
+        (result) => result.kind === 'applied',
+      )
+      expect(
+        applied.map((r) => r.kind === 'applied' && r.messageId).sort(),
+      ).toEqual(ids.slice(i, i + 4).sort())
+      // The answers keep the order of the reports they answer.
+      expect(first.map((r) => r.kind !== 'pending' && r.messageId)).toEqual(
+        ids.slice(i, i + 4),
+      )
+      for (const result of applied) {
+        if (result.kind !== 'applied') continue
+        expect(await statusOf(result.messageId)).toBe(result.status)
+      }
+    }
   })
 })

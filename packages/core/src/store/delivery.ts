@@ -37,22 +37,54 @@ export async function applyDeliveryReport(
   update: DeliveryStatusUpdate,
   now: string,
 ): Promise<DeliveryReportResult> {
-  const message = await trx
-    .selectFrom('messages')
-    .select(['id', 'status'])
-    .where('provider_message_id', '=', update.providerMessageId)
-    .where('direction', '=', 'outbound')
-    .where('channel', 'in', CHANNELS[update.family])
-    .executeTakeFirst()
-  if (!message) {
-    await keepForLater(trx, update, now)
-    return { kind: 'pending' }
+  for (;;) {
+    const message = await trx
+      .selectFrom('messages')
+      .select(['id', 'status'])
+      .where('provider_message_id', '=', update.providerMessageId)
+      .where('direction', '=', 'outbound')
+      .where('channel', 'in', CHANNELS[update.family])
+      .executeTakeFirst()
+    if (!message) {
+      await keepForLater(trx, update, now)
+      return { kind: 'pending' }
+    }
+    const messageId = readId(message.id)
+    const current = message.status as MessageStatus
+    const next = advanceStatus(current, update.status)
+    if (next === null) return { kind: 'unchanged', messageId }
+    // Only from the status read: another instance (Postgres) may have
+    // moved the message since, and its status then decides again.
+    const moved = await trx
+      .updateTable('messages')
+      .set({ status: next, updated_at: now })
+      .where('id', '=', Number(messageId))
+      .where('status', '=', current)
+      .executeTakeFirst()
+    if (moved.numUpdatedRows > 0n) {
+      return { kind: 'applied', messageId, status: next }
+    }
   }
-  const messageId = readId(message.id)
-  const next = advanceStatus(message.status as MessageStatus, update.status)
-  if (next === null) return { kind: 'unchanged', messageId }
-  await setStatus(trx, messageId, next, now)
-  return { kind: 'applied', messageId, status: next }
+}
+
+/**
+ * The order in which to apply a batch of reports: by family, then provider
+ * id. Two transactions (of two instances on one Postgres) that apply
+ * reports on the same messages then lock their rows in the same order and
+ * cannot deadlock.
+ */
+export function reportOrder(
+  updates: readonly DeliveryStatusUpdate[],
+): number[] {
+  const key = (update: DeliveryStatusUpdate) =>
+    `${update.family}\u0000${update.providerMessageId}`
+  return updates
+    .map((_, index) => index)
+    .sort((a, b) => {
+      const x = key(updates[a]!)
+      const y = key(updates[b]!)
+      return x < y ? -1 : x > y ? 1 : a - b
+    })
 }
 
 /**
