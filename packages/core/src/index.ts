@@ -127,6 +127,11 @@ export {
 } from './providers/sendgrid-provider.js'
 export type { FetchFunction } from './providers/adapter-options.js'
 export {
+  type ConnectLookup,
+  type LookupAddress,
+  publicAddressLookup,
+} from './providers/attachments.js'
+export {
   type Admission,
   type BreakerState,
   type BreakerStateName,

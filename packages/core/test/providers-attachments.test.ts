@@ -1,7 +1,11 @@
+import { Agent, fetch as undiciFetch } from 'undici'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   type AttachmentFetchOptions,
+  type ConnectLookup,
   fetchAttachment,
+  type LookupAddress,
+  publicAddressLookup,
 } from '../src/providers/attachments.js'
 import {
   isPrivateHostName,
@@ -305,6 +309,70 @@ describe('fetchAttachment', () => {
       })
     })
 
+    describe('DNS rebinding: a name checked public that resolves to a private address when the fetch connects', () => {
+      // The check before the fetch sees a public address; the fetch's own
+      // connection resolves the name to the loopback test server.
+      const toLoopback = async (): Promise<LookupAddress[]> => [
+        { address: '127.0.0.1', family: 4 },
+      ]
+
+      function fetchConnectingWith(lookup: ConnectLookup): typeof fetch {
+        const dispatcher = new Agent({ connect: { lookup } })
+        return (input, init) =>
+          undiciFetch(String(input), {
+            ...(init as object),
+            dispatcher,
+          }) as unknown as Promise<Response>
+      }
+
+      it('is refused when the fetch connects through publicAddressLookup, and nothing reaches the host', async () => {
+        const { url } = await serve({ '/a.png': file('secret') })
+        const port = new URL(url).port
+
+        const result = await fetchAttachment(
+          `http://files.example:${port}/a.png`,
+          {
+            ...strict,
+            fetch: fetchConnectingWith(publicAddressLookup(toLoopback)),
+            lookup: fakeLookup({ 'files.example': ['93.184.216.34'] }),
+          },
+        )
+
+        expect(result).toEqual({
+          kind: 'permanent',
+          error:
+            `attachment http://files.example:${port}/a.png: files.example ` +
+            'has the loopback address 127.0.0.1 when connecting, not ' +
+            'fetched (API_ATTACHMENT_ALLOW_PRIVATE allows it)',
+        })
+        expect(server?.hits).toEqual([])
+      })
+
+      it('reaches the host through the same resolver when nothing checks it when connecting', async () => {
+        const { url } = await serve({ '/a.png': file('secret') })
+        const port = new URL(url).port
+        const unchecked: ConnectLookup = (_hostname, options, callback) => {
+          void toLoopback().then((addresses) =>
+            options.all === true
+              ? callback(null, addresses)
+              : callback(null, addresses[0]!.address, addresses[0]!.family),
+          )
+        }
+
+        const result = await fetchAttachment(
+          `http://files.example:${port}/a.png`,
+          {
+            ...strict,
+            fetch: fetchConnectingWith(unchecked),
+            lookup: fakeLookup({ 'files.example': ['93.184.216.34'] }),
+          },
+        )
+
+        expect(result).toMatchObject({ kind: 'fetched' })
+        expect(server?.hits).toEqual(['/a.png'])
+      })
+    })
+
     it('refuses a redirect to a private host', async () => {
       const { url } = await serve({
         '/a.png': redirect('http://10.0.0.1/secret'),
@@ -387,5 +455,71 @@ describe('fetchAttachment', () => {
     await expect(
       fetchAttachment('http://x.example/', { ...limits, maxBytes: 0 }),
     ).rejects.toThrow(/maxBytes must be a whole number of at least 1/)
+  })
+})
+
+describe('publicAddressLookup', () => {
+  function lookUp(
+    lookup: ConnectLookup,
+    hostname: string,
+    all: boolean,
+  ): Promise<{ address: string | LookupAddress[]; family?: number }> {
+    return new Promise((resolve, reject) =>
+      lookup(hostname, { all }, (error, address, family) =>
+        error === null ? resolve({ address, family }) : reject(error),
+      ),
+    )
+  }
+
+  const resolver =
+    (answers: Record<string, string[]>) =>
+    async (hostname: string): Promise<LookupAddress[]> => {
+      const answer = answers[hostname]
+      if (answer === undefined) throw new Error(`no lookup of ${hostname}`)
+      return answer.map((address) => ({
+        address,
+        family: address.includes(':') ? 6 : 4,
+      }))
+    }
+
+  it('gives every address, or the first, of a public name', async () => {
+    const lookup = publicAddressLookup(
+      resolver({ 'files.example': ['93.184.216.34', '2606:4700::1'] }),
+    )
+
+    expect(await lookUp(lookup, 'files.example', true)).toEqual({
+      address: [
+        { address: '93.184.216.34', family: 4 },
+        { address: '2606:4700::1', family: 6 },
+      ],
+      family: undefined,
+    })
+    expect(await lookUp(lookup, 'files.example', false)).toEqual({
+      address: '93.184.216.34',
+      family: 4,
+    })
+  })
+
+  it.each([
+    [['93.184.216.34', '10.9.8.7'], 'has the private address 10.9.8.7'],
+    [['::1'], 'has the loopback address ::1'],
+    [['169.254.169.254'], 'has the link-local address 169.254.169.254'],
+    [[], 'has no address'],
+  ])('refuses a name that resolves to %j', async (answers, reason) => {
+    const lookup = publicAddressLookup(resolver({ 'files.example': answers }))
+
+    for (const all of [true, false]) {
+      await expect(lookUp(lookup, 'files.example', all)).rejects.toThrow(
+        `files.example ${reason}`,
+      )
+    }
+  })
+
+  it('refuses a private host name without resolving it', async () => {
+    const lookup = publicAddressLookup(resolver({}))
+
+    await expect(lookUp(lookup, 'metadata.internal', true)).rejects.toThrow(
+      'metadata.internal is a private host name',
+    )
   })
 })

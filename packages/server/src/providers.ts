@@ -6,6 +6,7 @@ import {
   MockProvider,
   type Provider,
 } from '@parley/core'
+import { attachmentFetch } from './attachment-fetch.js'
 import type { ServerConfig } from './config.js'
 
 /** The providers a server runs, and which of them are mocks. */
@@ -73,6 +74,7 @@ function buildEmail(
       attachmentMaxBytes: attachments.maxBytes,
       attachmentTimeoutMs: attachments.timeoutMs,
       allowPrivateAttachmentHosts: attachments.allowPrivate,
+      attachmentFetch: attachmentFetch(attachments),
     })
   }
   return buildMock('email', entry, config)

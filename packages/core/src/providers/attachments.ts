@@ -109,6 +109,77 @@ function lookupAll(hostname: string) {
   return lookup(hostname, { all: true, verbatim: true })
 }
 
+/** An address as `dns.lookup` gives it. */
+export interface LookupAddress {
+  readonly address: string
+  /** 4 or 6. */
+  readonly family: number
+}
+
+/**
+ * The `lookup` option of Node's `net.connect` and `tls.connect` (and of
+ * undici's `connect` options): resolves `hostname`, then calls back with
+ * the addresses or an error.
+ */
+export type ConnectLookup = (
+  hostname: string,
+  options: { readonly all?: boolean },
+  callback: (
+    error: Error | null,
+    address: string | LookupAddress[],
+    family?: number,
+  ) => void,
+) => void
+
+/**
+ * A connect-time `lookup` that refuses every host with a non-public
+ * address, for the connections that fetch attachments: the SendGrid
+ * adapter's attachment check resolves the host before the fetch, but the
+ * fetch resolves it again to connect, and a name whose answers change in
+ * between (DNS rebinding) would get past the first check. A connection
+ * made through this lookup goes only to addresses it checked. Hand it to
+ * a fetch whose connections take a lookup (on Node, an undici `Agent`
+ * with `connect: { lookup }`) and pass that fetch as the SendGrid
+ * adapter's `attachmentFetch`; `parley serve` does.
+ *
+ * The refusal it raises is a permanent attachment failure. IP literals
+ * never reach a lookup; the adapter's own check refuses those.
+ */
+export function publicAddressLookup(
+  resolve: (hostname: string) => Promise<readonly LookupAddress[]> = (
+    hostname,
+  ) => lookup(hostname, { all: true, verbatim: true }),
+): ConnectLookup {
+  return (hostname, options, callback) => {
+    const host = hostname.replace(/^\[(.*)\]$/, '$1')
+    const answer = isPrivateHostName(host)
+      ? Promise.reject(refused(`${host} is a private host name${ALLOW_HINT}`))
+      : resolve(host).then((addresses) => publicOnly(host, addresses))
+    answer.then(
+      (addresses) => {
+        if (options.all === true) callback(null, [...addresses])
+        else callback(null, addresses[0]!.address, addresses[0]!.family)
+      },
+      (error: Error) => callback(error, options.all === true ? [] : ''),
+    )
+  }
+}
+
+function publicOnly(
+  host: string,
+  addresses: readonly LookupAddress[],
+): readonly LookupAddress[] {
+  if (addresses.length === 0) throw refused(`${host} has no address`)
+  for (const { address } of addresses) {
+    const reason = nonPublicReason(address)
+    if (reason === undefined) continue
+    throw refused(
+      `${host} has the ${reason} address ${address} when connecting, not fetched${ALLOW_HINT}`,
+    )
+  }
+  return addresses
+}
+
 async function followRedirects(
   text: string,
   settings: Settings,
@@ -200,12 +271,11 @@ function get(
   fetch: FetchFunction,
   signal: AbortSignal,
 ): Promise<Response> {
-  // TODO(#3): DNS rebinding. The host was resolved and checked above, but
-  // fetch resolves it again to connect, so a name whose DNS answers change
-  // between the two lookups (public first, then private) gets past the
-  // check. Closing the window needs the connection pinned to the checked
-  // address (a connect-time lookup hook), which the web-standard fetch core
-  // is limited to cannot express; a runtime-specific dispatcher could.
+  // The host was resolved and checked above, but fetch resolves it again
+  // to connect: a name whose answers change in between (DNS rebinding)
+  // gets past that check unless the fetch's own connections resolve
+  // through publicAddressLookup, as the fetch `parley serve` hands the
+  // SendGrid adapter does. The web-standard fetch cannot be told so here.
   return fetch(url.href, {
     method: 'GET',
     redirect: 'manual',
@@ -300,6 +370,17 @@ function refused(message: string): AttachmentRefusal {
   return new AttachmentRefusal('permanent', message)
 }
 
+// A refusal thrown here, or raised by publicAddressLookup inside the fetch
+// (which wraps it as the cause of its own error, maybe more than once).
+function refusalIn(error: unknown): AttachmentRefusal | undefined {
+  let current = error
+  for (let depth = 0; depth < 4 && current !== undefined; depth += 1) {
+    if (current instanceof AttachmentRefusal) return current
+    current = (current as { cause?: unknown } | null)?.cause
+  }
+  return undefined
+}
+
 function failureOf(
   error: unknown,
   text: string,
@@ -310,8 +391,9 @@ function failureOf(
     return { kind: 'transient', error: 'aborted' }
   }
   const about = `attachment ${describeUrl(text)}`
-  if (error instanceof AttachmentRefusal) {
-    return { kind: error.kind, error: `${about}: ${error.message}` }
+  const refusal = refusalIn(error)
+  if (refusal !== undefined) {
+    return { kind: refusal.kind, error: `${about}: ${refusal.message}` }
   }
   if (deadline.timedOut()) {
     const limit = settings.timeoutMs

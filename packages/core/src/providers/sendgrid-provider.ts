@@ -68,6 +68,13 @@ export interface SendGridProviderOptions {
   readonly allowPrivateAttachmentHosts?: boolean
   /** The fetch used for the API and attachments, for tests. */
   readonly fetch?: FetchFunction
+  /**
+   * The fetch used for attachments only. Unless private hosts are allowed,
+   * give one whose connections resolve through `publicAddressLookup`, so that a host cannot pass the check
+   * before the fetch and then connect to a private address (DNS
+   * rebinding); `parley serve` does. @default the `fetch` option
+   */
+  readonly attachmentFetch?: FetchFunction
 }
 
 /** SendGrid's API URL. */
@@ -82,6 +89,7 @@ interface SendGridSettings {
   readonly attachmentTimeoutMs: number
   readonly allowPrivateAttachmentHosts: boolean
   readonly fetch: FetchFunction
+  readonly attachmentFetch: FetchFunction
 }
 
 /** An address as SendGrid takes it. */
@@ -131,6 +139,7 @@ export function createSendGridProvider(
 function sendGridSettings(options: SendGridProviderOptions): SendGridSettings {
   const baseUrl = requireBaseUrl('baseUrl', options.baseUrl, SENDGRID_BASE_URL)
   const subject = options.defaultSubject
+  const fetch = optionalFetch('fetch', options.fetch)
   return {
     name: optionalText('name', options.name, 'sendgrid'),
     endpoint: `${baseUrl}/v3/mail/send`,
@@ -154,7 +163,11 @@ function sendGridSettings(options: SendGridProviderOptions): SendGridSettings {
       options.allowPrivateAttachmentHosts,
       false,
     ),
-    fetch: optionalFetch('fetch', options.fetch),
+    fetch,
+    attachmentFetch:
+      options.attachmentFetch === undefined
+        ? fetch
+        : optionalFetch('attachmentFetch', options.attachmentFetch),
   }
 }
 
@@ -254,7 +267,7 @@ async function fetchAttachments(
       timeoutMs,
       allowPrivate: settings.allowPrivateAttachmentHosts,
       signal,
-      fetch: settings.fetch,
+      fetch: settings.attachmentFetch,
     })
     if (result.kind !== 'fetched') return numbered(result, index, urls.length)
     budget -= result.content.byteLength
