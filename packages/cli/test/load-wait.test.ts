@@ -65,18 +65,20 @@ describe('parley load, waiting for the server', () => {
     expect(summary.server.elapsed_ms).toBeLessThan(5000)
   })
 
-  it('reports the counters once they account for what the wait saw handled', async () => {
-    // A server whose queues read empty and whose messages read sent a few
-    // scrapes before its counters show the work (workers count a job once
-    // its commit is durable): the summary must not report the early read.
-    let id = 0
-    let scrapesAfterDrain = 0
+  // A server whose queues read empty and whose messages read sent at once;
+  // `/metrics` reports `dispatch_success(accepted)` of the sends accepted.
+  function drainedServer(dispatchSuccess: (accepted: number) => number) {
+    let accepted = 0
     fake.answerWith((request) => {
       if (request.method === 'POST') {
-        id += 1
+        accepted += 1
         return {
           status: 202,
-          body: { status: 'accepted', id: String(id), conversation_id: '1' },
+          body: {
+            status: 'accepted',
+            id: String(accepted),
+            conversation_id: '1',
+          },
         }
       }
       if (request.url.startsWith('/metrics?')) {
@@ -88,10 +90,12 @@ describe('parley load, waiting for the server', () => {
         }
       }
       if (request.url === '/metrics') {
-        const counted = id === 0 || scrapesAfterDrain++ < 3 ? 0 : id
         return {
           status: 200,
-          body: { ts_unix_ms: Date.now(), dispatch_success: counted },
+          body: {
+            ts_unix_ms: Date.now(),
+            dispatch_success: dispatchSuccess(accepted),
+          },
         }
       }
       if (request.url.startsWith('/api/messages/')) {
@@ -99,14 +103,20 @@ describe('parley load, waiting for the server', () => {
       }
       return { status: 200, body: { ok: true } }
     })
-    const result = await runCli([
-      'load',
-      '--url',
-      fake.url,
-      '--count',
-      '6',
-      '--json',
-    ])
+  }
+
+  const loadFake = (count: number) =>
+    runCli(['load', '--url', fake.url, '--count', String(count), '--json'])
+
+  it('reports the counters once they account for what the wait saw handled', async () => {
+    // The counters show the work three scrapes after the queues read empty
+    // (workers count a job once its commit is durable): the summary must
+    // not report the early read.
+    let scrapesAfterDrain = 0
+    drainedServer((accepted) =>
+      accepted === 0 || scrapesAfterDrain++ < 3 ? 0 : accepted,
+    )
+    const result = await loadFake(6)
 
     expect(result.code, result.stderr).toBe(0)
     const summary = JSON.parse(result.stdout)
@@ -116,42 +126,8 @@ describe('parley load, waiting for the server', () => {
   })
 
   it('reports the counters as read when they never catch up', async () => {
-    let id = 0
-    fake.answerWith((request) => {
-      if (request.method === 'POST') {
-        id += 1
-        return {
-          status: 202,
-          body: { status: 'accepted', id: String(id), conversation_id: '1' },
-        }
-      }
-      if (request.url.startsWith('/metrics?')) {
-        return {
-          status: 200,
-          body:
-            'parley_queue_stats_up 1\n' +
-            'parley_queue_depth{queue="dispatch",state="pending"} 0\n',
-        }
-      }
-      if (request.url === '/metrics') {
-        return {
-          status: 200,
-          body: { ts_unix_ms: Date.now(), dispatch_success: 1 },
-        }
-      }
-      if (request.url.startsWith('/api/messages/')) {
-        return { status: 200, body: { status: 'sent' } }
-      }
-      return { status: 200, body: { ok: true } }
-    })
-    const result = await runCli([
-      'load',
-      '--url',
-      fake.url,
-      '--count',
-      '3',
-      '--json',
-    ])
+    drainedServer(() => 1)
+    const result = await loadFake(3)
 
     expect(result.code, result.stderr).toBe(0)
     expect(JSON.parse(result.stdout).counters).toEqual({})
