@@ -354,4 +354,20 @@ describe('synchronous=FULL by a WAL fsync off the event loop', () => {
     ).rejects.toThrow(/was removed/)
     expect(ran).toBe(false)
   })
+
+  it('does not answer a write committed after the WAL was removed as durable, even before a file check', async () => {
+    const { db, file } = openOnFile({ fsync: async () => undefined })
+    await sql`create table t (x integer)`.execute(db.kysely)
+    await insert(db, 1)
+
+    rmSync(`${file}-wal`)
+
+    const committed = insert(db, 2)
+    await expect(committed).rejects.toThrow(
+      /committed, but .*WAL .* was removed/,
+    )
+    await expect(committed).rejects.toMatchObject({ committed: true })
+    await expect(insert(db, 3)).rejects.toThrow(/refused: .*was removed/)
+    expect(() => db.checkFile?.()).toThrow(/WAL .* was removed/)
+  })
 })

@@ -129,15 +129,11 @@ export class WalSync {
    * Also fails, for good, once the WAL file was removed (or renamed over)
    * while the database is open: SQLite goes on writing into the unlinked
    * file, and everything committed since would be gone at the next start.
-   * For the periodic file check, not for every write.
+   * For the periodic file check; each sync checks it too (see sync).
    */
   checkLinked(): void {
-    if (this.fd !== undefined && !this.failure) {
-      if (fstatSync(this.fd).nlink === 0) {
-        this.failure = new Error(
-          `the SQLite WAL ${this.walFile} was removed while the database was open, so commits since may not survive a restart; writes are refused until the process restarts`,
-        )
-      }
+    if (this.fd !== undefined && !this.failure && this.unlinked(this.fd)) {
+      this.failure = this.removedError()
     }
     this.check()
   }
@@ -181,9 +177,11 @@ export class WalSync {
 
   private async sync(): Promise<void> {
     if (this.failure) throw this.failure
+    let fd: number
     try {
       if (this.closed) throw new Error('the database is closed')
-      await this.fsyncFile(this.open())
+      fd = this.open()
+      await this.fsyncFile(fd)
     } catch (error) {
       this.failure ??= new Error(
         `fsync of the SQLite WAL ${this.walFile ?? `${this.databaseFile}-wal`} failed, so the commits since the last good sync may not survive a power cut; writes are refused until the process restarts: ${errorText(error)}`,
@@ -191,6 +189,22 @@ export class WalSync {
       )
       throw this.failure
     }
+    // A commit synced into a WAL no longer linked (removed or renamed over)
+    // is gone at the next start: not durable, whatever fsync said.
+    if (this.unlinked(fd)) {
+      this.failure ??= this.removedError()
+      throw this.failure
+    }
+  }
+
+  private unlinked(fd: number): boolean {
+    return fstatSync(fd).nlink === 0
+  }
+
+  private removedError(): Error {
+    return new Error(
+      `the SQLite WAL ${this.walFile} was removed while the database was open, so commits since may not survive a restart; writes are refused until the process restarts`,
+    )
   }
 
   // The WAL exists once the first commit was made. Its descriptor stays
