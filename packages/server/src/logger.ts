@@ -167,7 +167,7 @@ function createFdSink(fd: number): LogSink {
     let stalledSince: number | undefined
     while (unsent.length > 0 && !closed) {
       const chunk = unsent[0]!
-      const written = writeOnce(fd, chunk)
+      const written = writeOnce(fd, wholeLines(chunk))
       if (written === 'closed') {
         closed = true
         unsent.length = 0
@@ -226,6 +226,24 @@ function createFdSink(fd: number): LogSink {
     if (waiting.length >= FLUSH_AT_CHARS && unsent.length === 0) send(false)
     else schedule(0)
   }
+}
+
+// A write of at most this many bytes to a pipe is atomic: the pipe takes
+// all of it, or (non-blocking and full) none. POSIX's PIPE_BUF: 4096 on
+// Linux, where the server runs (POSIX itself promises only 512).
+const PIPE_BUF = 4096
+
+// The start of `chunk` (which holds whole lines) to write next: whole
+// lines of at most PIPE_BUF bytes together, so that a full pipe never
+// takes part of a line and leaves the rest for a write that may never
+// come (an exit that gave up on the reader). A single longer line cannot
+// be kept whole and goes as it is.
+function wholeLines(chunk: Buffer): Buffer {
+  if (chunk.length <= PIPE_BUF) return chunk
+  const end = chunk.lastIndexOf(0x0a, PIPE_BUF - 1)
+  if (end >= 0) return chunk.subarray(0, end + 1)
+  const lineEnd = chunk.indexOf(0x0a)
+  return lineEnd < 0 ? chunk : chunk.subarray(0, lineEnd + 1)
 }
 
 // Bytes written (0 when the descriptor is full), or 'closed' when its

@@ -163,6 +163,48 @@ describe('the standard output log sink', () => {
     )
   })
 
+  it('leaves no line cut in half when it gives up at exit on a reader that never reads', async () => {
+    // Lines of many lengths, far more than a pipe holds, into a real pipe
+    // (what docker or a shell gives; a child's stdio here would be a
+    // socket) whose reader starts only after 3 s: the exit gives up after
+    // 2 s. What the pipe took must be whole lines, or the cut one would
+    // run into the first line of whatever writes to that reader next.
+    const source =
+      `import { createJsonLogger } from ${JSON.stringify(SERVER_INDEX)}\n` +
+      `process.stdout\n` +
+      `const logger = createJsonLogger('info')\n` +
+      `for (let n = 0; n < 600; n++) logger.info('seq', { n, pad: 'p'.repeat((n * 37) % 1500) })\n` +
+      `await new Promise((resolve) => setImmediate(resolve))\n` +
+      `for (let n = 600; n < 700; n++) logger.info('seq', { n })\n` +
+      `process.exit(0)\n`
+    const run = await new Promise<Finished>((resolve, reject) => {
+      const shell = spawn(
+        'sh',
+        [
+          '-c',
+          '"$0" --input-type=module -e "$1" | (sleep 3; cat)',
+          process.execPath,
+          source,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      )
+      let stdout = ''
+      let stderr = ''
+      shell.stdout.setEncoding('utf8').on('data', (c) => (stdout += c))
+      shell.stderr.setEncoding('utf8').on('data', (c) => (stderr += c))
+      shell.once('error', reject)
+      shell.once('close', (code) => resolve({ code, stdout, stderr }))
+    })
+    expect(run.code, run.stderr).toBe(0)
+    const lines = parseLines(run.stdout)
+    // Some were given up on, and what came is a run from the first.
+    expect(lines.length).toBeGreaterThan(10)
+    expect(lines.length).toBeLessThan(700)
+    expect(lines.map((line) => line.n)).toEqual(
+      Array.from({ length: lines.length }, (_, i) => i),
+    )
+  })
+
   it('keeps the process running when the reader of standard output is gone, and says so once', async () => {
     // 2 MB of lines cannot fit in a pipe: the writes reach the closed end.
     const run = await runWithLogger(
