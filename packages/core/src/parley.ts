@@ -466,7 +466,9 @@ class ParleyInstance implements Parley {
         }
         return out
       },
-      { requestId: options.requestId },
+      // Its rows are locked in its own order (see reportOrder), which one
+      // lock key cannot place among the rest of a batch.
+      { requestId: options.requestId, alone: true },
     )
     for (const [index, result] of results.entries()) {
       this.logger.info('delivery.report', {
@@ -802,10 +804,10 @@ class ParleyInstance implements Parley {
     work: (trx: Kysely<ParleySchema>) => Promise<T>,
     context: WriteContext = {},
   ): Promise<T> {
-    const { lockKey, requestId } = context
+    const { lockKey, requestId, alone } = context
     this.requireFile()
     try {
-      return await this.committer.submit(work, lockKey)
+      return await this.committer.submit(work, lockKey, { alone })
     } catch (error) {
       // Parley's own refusals (a lost idempotency key) pass through as is.
       if (error instanceof ParleyError) throw error
@@ -1026,6 +1028,8 @@ interface LockedWork<W> {
 interface WriteContext {
   readonly lockKey?: string
   readonly requestId?: string
+  /** Commit alone on Postgres (see GroupCommitter.submit). */
+  readonly alone?: boolean
 }
 
 const DEFAULT_READINESS_TIMEOUT_MS = 2000

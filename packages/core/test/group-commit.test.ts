@@ -65,6 +65,24 @@ describe(`GroupCommitter on ${DIALECT_LABEL}`, () => {
     expect(await storedKeys(db)).toEqual(keys)
   })
 
+  it('commits a write submitted alone in a transaction of its own on Postgres, and in the batch on SQLite', async () => {
+    const committer = new GroupCommitter(db, 512)
+    const keys = ['k0', 'k1', 'alone', 'k3', 'k4']
+
+    const ids = await Promise.all(
+      keys.map((key) =>
+        committer.submit(insertConversation(key), '', {
+          alone: key === 'alone',
+        }),
+      ),
+    )
+
+    // On Postgres: k0 and k1, then `alone`, then k3 and k4.
+    expect(db.calls).toBe(db.dialect === 'postgres' ? 3 : 1)
+    expect(ids).toEqual(['1', '2', '3', '4', '5'])
+    expect(await storedKeys(db)).toEqual(keys)
+  })
+
   it('runs a batch in the order of its lock keys and gives each caller its own result', async () => {
     const committer = new GroupCommitter(db, 512)
     const submitted = [

@@ -9,6 +9,7 @@ export type WriteWork<T> = (trx: Kysely<ParleySchema>) => Promise<T>
 interface Pending {
   readonly work: WriteWork<unknown>
   readonly lockKey: string
+  readonly alone: boolean
   readonly resolve: (value: unknown) => void
   readonly reject: (error: unknown) => void
 }
@@ -51,12 +52,24 @@ export class GroupCommitter {
    * writes in the order of their keys, so that two transactions (of two
    * instances on one Postgres) that touch the same rows lock them in the
    * same order and cannot deadlock. Work without a key runs first.
+   *
+   * Work that locks several contended rows (in an order of its own, such
+   * as a request's delivery reports) is submitted `alone`: one key cannot
+   * order it against the rest of a batch, so on Postgres it commits in a
+   * transaction of its own. On SQLite, which runs one transaction at a
+   * time, nothing can deadlock and it joins a batch as any other.
    */
-  submit<T>(work: WriteWork<T>, lockKey = ''): Promise<T> {
+  submit<T>(
+    work: WriteWork<T>,
+    lockKey = '',
+    options: { alone?: boolean } = {},
+  ): Promise<T> {
+    const alone = options.alone === true && this.db.dialect === 'postgres'
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
         work,
         lockKey,
+        alone,
         resolve: resolve as (value: unknown) => void,
         reject,
       })
@@ -87,13 +100,24 @@ export class GroupCommitter {
   // batch, which starts as soon as one of them settles.
   private startBatches(): void {
     while (this.queue.length > 0 && this.inFlight.size < this.depth) {
-      const batch = this.queue.splice(0, this.maxBatch)
+      const batch = this.queue.splice(0, this.batchSize())
       const done: Promise<void> = this.commit(batch).finally(() => {
         this.inFlight.delete(done)
         this.startBatches()
       })
       this.inFlight.add(done)
     }
+  }
+
+  // How many of the queued writes the next batch takes: up to maxBatch,
+  // ending before the first that must commit alone, or that one alone.
+  private batchSize(): number {
+    if (this.queue[0]!.alone) return 1
+    const limit = Math.min(this.queue.length, this.maxBatch)
+    for (let size = 1; size < limit; size += 1) {
+      if (this.queue[size]!.alone) return size
+    }
+    return limit
   }
 
   private async commit(batch: Pending[]): Promise<void> {
