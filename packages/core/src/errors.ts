@@ -83,9 +83,20 @@ export class NoRouteError extends ParleyError {
 export class UnavailableError extends ParleyError {
   /** Always `UnavailableError`. */
   override readonly name = 'UnavailableError'
+  /**
+   * True when storage refuses every write until the server is restarted
+   * (its database file was removed or damaged, or a sync of its disk
+   * failed), so that the message holds for every request until then;
+   * false when this request failed and the next may succeed.
+   */
+  readonly lasting: boolean
 
-  constructor(message: string, options?: ErrorOptions) {
-    super('unavailable', message, options)
+  constructor(
+    message: string,
+    options?: ErrorOptions & { readonly lasting?: boolean },
+  ) {
+    super('unavailable', message, { cause: options?.cause })
+    this.lasting = options?.lasting ?? false
   }
 }
 

@@ -746,21 +746,20 @@ class ParleyInstance implements Parley {
 
   // A write to a database file that was removed or replaced would be
   // lost: it is refused (503) instead. The file is checked at most once
-  // per FILE_CHECK_INTERVAL_MS; a failure is remembered as long.
+  // per FILE_CHECK_INTERVAL_MS, or by a readiness probe meanwhile; the
+  // last result holds until the next check. Clients are told that writes
+  // are refused, not where the file is: the log and /readyz say that.
   private requireFile(): void {
     if (this.db.checkFile === undefined) return
-    const now = this.clock.now()
-    if (now - this.fileCheck.at >= FILE_CHECK_INTERVAL_MS) {
-      this.fileCheck = { at: now, problem: undefined }
+    if (this.clock.now() - this.fileCheck.at >= FILE_CHECK_INTERVAL_MS) {
       try {
         this.checkFile()
-      } catch (error) {
-        this.fileCheck = { at: now, problem: errorMessage(error) }
+      } catch {
+        // Kept in this.fileCheck.
       }
     }
-    const { problem } = this.fileCheck
-    if (problem !== undefined) {
-      throw new UnavailableError(`storage cannot take writes: ${problem}`)
+    if (this.fileCheck.problem !== undefined) {
+      throw new UnavailableError(REFUSES_WRITES, { lasting: true })
     }
   }
 
@@ -768,11 +767,14 @@ class ParleyInstance implements Parley {
   // every later commit: an operator must hear of it, not only the probe.
   // Once per problem, not at every probe and write while it lasts.
   private checkFile(): void {
+    const at = this.clock.now()
     try {
       this.db.checkFile?.()
+      this.fileCheck = { at, problem: undefined }
       this.fileProblemLogged = undefined
     } catch (error) {
       const problem = errorMessage(error)
+      this.fileCheck = { at, problem }
       if (problem !== this.fileProblemLogged) {
         this.fileProblemLogged = problem
         this.logger.error('store.file_check_failed', { error: problem })
@@ -820,7 +822,7 @@ class ParleyInstance implements Parley {
         request_id: requestId,
         error: errorMessage(error),
       })
-      throw new UnavailableError(writeFailureMessage(error), { cause: error })
+      throw writeFailure(error)
     }
   }
 
@@ -1125,11 +1127,21 @@ function pageWindow(request: PageRequest = {}): PageWindow {
 // What a caller is told of a failed write. A write committed whose sync
 // then failed may or may not survive a restart: repeating it could repeat
 // the message, which only the same Idempotency-Key prevents.
-function writeFailureMessage(error: unknown): string {
-  if (error instanceof DurabilityError) {
-    return error.committed
-      ? 'storage committed the write but could not make it durable (fsync failed): it may or may not survive a restart, so repeat it only with the same Idempotency-Key'
-      : 'storage refuses writes since a sync of its disk failed; the server must be restarted'
+// What every write is told while storage refuses writes for good.
+const REFUSES_WRITES =
+  'storage refuses writes until the server is restarted: its database file was removed, replaced or damaged, or a sync of its disk failed (the server log and /readyz say which)'
+
+function writeFailure(error: unknown): UnavailableError {
+  if (error instanceof DurabilityError && error.committed) {
+    return new UnavailableError(
+      'storage committed the write but could not make it durable: it may or may not survive a restart, so repeat it only with the same Idempotency-Key',
+      { cause: error },
+    )
   }
-  return 'storage failed to commit the write'
+  if (error instanceof DurabilityError) {
+    return new UnavailableError(REFUSES_WRITES, { cause: error, lasting: true })
+  }
+  return new UnavailableError('storage failed to commit the write', {
+    cause: error,
+  })
 }

@@ -11,21 +11,27 @@ import {
   renameSync,
   rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { sql } from 'kysely'
 import {
   createMockProvider,
   createParley,
   type Parley,
+  type ParleyDatabase,
   UnavailableError,
 } from '@parley/core'
 import { openSqlite } from '@parley/core/sqlite'
 import { ManualClock, smsRequest } from './support.js'
 
 const cleanups: Array<() => Promise<void>> = []
+
+// What a refused write says while storage refuses writes for good.
+const REFUSED = /^storage refuses writes until the server is restarted: /
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
@@ -38,6 +44,7 @@ async function parleyOnFile(options: { file?: string } = {}): Promise<{
   file: string
   errors: string[]
   clock: ManualClock
+  db: ParleyDatabase
   close: () => Promise<void>
 }> {
   const folder =
@@ -72,7 +79,7 @@ async function parleyOnFile(options: { file?: string } = {}): Promise<{
       rmSync(folder, { recursive: true, force: true })
     }
   })
-  return { parley, folder, file, errors, clock, close }
+  return { parley, folder, file, errors, clock, db, close }
 }
 
 describe('readiness on a SQLite file', () => {
@@ -94,7 +101,7 @@ describe('readiness on a SQLite file', () => {
     for (let i = 0; i < 3; i += 1) {
       expect((await parley.readiness()).ready).toBe(false)
       clock.advance(1000)
-      await expect(parley.send(smsRequest())).rejects.toThrow(/is gone/)
+      await expect(parley.send(smsRequest())).rejects.toThrow(REFUSED)
     }
     expect(errors.filter((e) => e === 'store.file_check_failed')).toHaveLength(
       1,
@@ -109,8 +116,39 @@ describe('readiness on a SQLite file', () => {
     // Writes check the file at most once a second.
     clock.advance(1000)
 
-    await expect(parley.send(smsRequest())).rejects.toThrow(UnavailableError)
-    await expect(parley.send(smsRequest())).rejects.toThrow(/is gone/)
+    const refusal = await parley.send(smsRequest()).catch((e: unknown) => e)
+    expect(refusal).toBeInstanceOf(UnavailableError)
+    expect(refusal).toMatchObject({ lasting: true })
+    // Clients are not told where the file is: the log and /readyz are.
+    expect((refusal as Error).message).toMatch(REFUSED)
+    expect((refusal as Error).message).not.toContain(folder)
+  })
+
+  it('refuses a send at once when a readiness probe found the file gone, before the write would check it again', async () => {
+    const { parley, folder } = await parleyOnFile()
+    await parley.send(smsRequest())
+    rmSync(folder, { recursive: true, force: true })
+
+    expect((await parley.readiness()).ready).toBe(false)
+    // The clock has not moved: the write's own check is not due.
+    await expect(parley.send(smsRequest())).rejects.toThrow(REFUSED)
+  })
+
+  it('is not ready, and refuses sends, once the file that held a header was emptied', async () => {
+    const { parley, db, file, clock } = await parleyOnFile()
+    await parley.send(smsRequest())
+    // The first checkpoint gives the file its header (WAL mode keeps a
+    // new database's file empty until then).
+    await sql`pragma wal_checkpoint(truncate)`.execute(db.kysely)
+    expect(await parley.readiness()).toEqual({ ready: true })
+
+    truncateSync(file, 0)
+
+    const report = await parley.readiness()
+    expect(report.ready).toBe(false)
+    expect(report.reason).toMatch(/was emptied$/)
+    clock.advance(1000)
+    await expect(parley.send(smsRequest())).rejects.toThrow(REFUSED)
   })
 
   it('is not ready once another file took its path', async () => {

@@ -322,7 +322,8 @@ describe('breakerOpenError', () => {
 })
 
 describe('the last failure an open breaker repeats', () => {
-  const restart = 'storage refuses writes; the server must be restarted'
+  const restart = 'storage refuses writes until the server is restarted'
+  const lasting = () => new UnavailableError(restart, { lasting: true })
 
   function failWith(breaker: GlobalBreaker, failures: unknown[]): void {
     for (const error of failures) {
@@ -334,12 +335,12 @@ describe('the last failure an open breaker repeats', () => {
     }
   }
 
-  it("is the message of the last failure when it was Parley's own unavailable error", () => {
+  it("is the message of the last failure when it was core's lasting refusal of writes", () => {
     const { breaker } = setUp()
     failWith(breaker, [
       new Error('SQLITE_IOERR'),
       new UnavailableError('storage failed to answer'),
-      new UnavailableError(restart),
+      lasting(),
     ])
     expect(breaker.admit()).toEqual({
       allowed: false,
@@ -348,14 +349,18 @@ describe('the last failure an open breaker repeats', () => {
     })
   })
 
-  it('is never the text of a driver error, a bug or an internal HttpError', () => {
+  it("is never what one request was told about its own write, a driver error's text, a bug or an internal HttpError", () => {
     for (const last of [
+      new UnavailableError(
+        'storage committed the write but could not make it durable',
+      ),
+      new UnavailableError('storage failed to commit the write'),
       new Error('SQLITE_IOERR: disk I/O error at /secret/path'),
       new TypeError('cannot read x of undefined'),
       new HttpError('internal', 'internal error'),
     ]) {
       const { breaker } = setUp()
-      failWith(breaker, [new UnavailableError(restart), restart, last])
+      failWith(breaker, [lasting(), restart, last])
       const refusal = breaker.admit()
       expect(refusal.allowed).toBe(false)
       expect(refusal).not.toHaveProperty('lastFailure')
@@ -364,13 +369,13 @@ describe('the last failure an open breaker repeats', () => {
 
   it('is forgotten after a success', () => {
     const { breaker, clock } = setUp()
-    failWith(breaker, [new UnavailableError(restart)])
+    failWith(breaker, [lasting()])
     breaker.settle(pass(breaker.admit()), 'success')
     failWith(breaker, [new Error('a'), new Error('b'), new Error('c')])
     expect(breaker.admit()).not.toHaveProperty('lastFailure')
-    // A trial that fails with Parley's own error is repeated from then on.
+    // A trial refused for good is repeated from then on.
     clock.advance(OPEN_MS)
-    failWith(breaker, [new UnavailableError(restart)])
+    failWith(breaker, [lasting()])
     expect(breaker.state).toBe('open')
     expect(breaker.admit()).toMatchObject({ lastFailure: restart })
   })

@@ -29,6 +29,9 @@ export function fileCheck(filename: string): FileCheck | undefined {
   if (filename === ':memory:' || filename === '') return undefined
   const reader = openReader(filename)
   const opened = reader.stats
+  // In WAL mode a new database's file stays empty until the first
+  // checkpoint; once it held a header, it never may be empty again.
+  let hadHeader = false
   let closed = false
   return {
     check: () => {
@@ -39,11 +42,18 @@ export function fileCheck(filename: string): FileCheck | undefined {
       if (now.dev !== opened.dev || now.ino !== opened.ino) {
         throw new Error(`the database file ${filename} was replaced`)
       }
-      if (now.size > 0 && !readHeader(reader.fd).equals(SQLITE_HEADER)) {
+      if (now.size === 0) {
+        if (hadHeader) {
+          throw new Error(`the database file ${filename} was emptied`)
+        }
+        return
+      }
+      if (!readHeader(reader.fd).equals(SQLITE_HEADER)) {
         throw new Error(
           `the database file ${filename} is damaged (no SQLite header)`,
         )
       }
+      hadHeader = true
     },
     close: () => {
       if (closed) return

@@ -80,9 +80,9 @@ export interface BreakerRefusal {
   /** Whole seconds until a trial may be admitted, at least 1. */
   readonly retryAfterSeconds: number
   /**
-   * What the client was told by the last backend failure, when it was
-   * Parley's own `unavailable` error (a storage that refuses writes until
-   * a restart says so here); undefined for other failures.
+   * What the client was told by the last backend failure, when it holds
+   * for every client: storage refuses writes until a restart (see
+   * {@link failureMessage}); undefined for other failures.
    */
   readonly lastFailure?: string
 }
@@ -259,12 +259,16 @@ export function requestOutcome(request: AnsweredRequest): RequestOutcome {
 
 /**
  * What a backend failure told its client, when the open breaker may say it
- * again: the message of Parley's own `unavailable` errors, written for
- * clients. Undefined for anything else (a driver error or a bug, answered
- * 500 `internal` without details).
+ * again to every client: the message of core's `unavailable` errors that
+ * are `lasting` (storage refuses every write until a restart), written for
+ * clients and true for all of them. Undefined for anything else: a
+ * failure of that one request (its message is about its own write), a
+ * driver error or a bug (answered 500 `internal` without details).
  */
 export function failureMessage(error: unknown): string | undefined {
-  return isParleyError(error) && error.code === 'unavailable'
+  return isParleyError(error) &&
+    error.code === 'unavailable' &&
+    (error as { lasting?: unknown }).lasting === true
     ? error.message
     : undefined
 }
