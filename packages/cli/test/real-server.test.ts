@@ -17,7 +17,13 @@ import {
   startServerProcess,
 } from '../../../test/helpers/server-process.js'
 import { deadServerUrl } from './fake-server.js'
-import { assertBuilt, runCli, startCli, type CliResult } from './run-cli.js'
+import {
+  assertBuilt,
+  expectUsageError,
+  runCli,
+  startCli,
+  type CliResult,
+} from './run-cli.js'
 
 let server: ServerProcess
 
@@ -604,10 +610,6 @@ describe('failures', () => {
   ])('exits 2 with a message on bad usage: %j', async (args, message) => {
     const result = await runCli([...args, ...at()])
 
-    expect(result.code).toBe(2)
-    expect(result.stdout).toEqual(
-      args.includes('--json') ? expect.stringContaining('"code": "usage"') : '',
-    )
-    expect(result.stderr).toContain(message)
+    expectUsageError(result, args, message)
   })
 })

@@ -1,47 +1,34 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
 import {
+  answerAlways,
   deadServerUrl,
   lastRequest,
-  startFakeServer,
-  type FakeServer,
+  useFakeServer,
 } from './fake-server.js'
-import { assertBuilt, runCli } from './run-cli.js'
+import { assertBuilt, expectUsageError, runCli } from './run-cli.js'
 
-let server: FakeServer
+beforeAll(assertBuilt)
+
+const server = useFakeServer(answerAlways(202, { status: 'accepted' }))
 
 /** The flag that points the CLI at the fake server. */
 const at = () => ['--url', server.url]
 
 const phones = ['--from', '+15550002222', '--to', '+15550001111']
 
+/** Runs `parley receive sms` between the test phones, at the fake server. */
+const receiveSms = (...flags: string[]) =>
+  runCli(['receive', 'sms', ...at(), ...phones, ...flags])
+
 const testProviderId =
   /^test-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-
-beforeAll(async () => {
-  assertBuilt()
-  server = await startFakeServer()
-})
-
-afterAll(() => server.close())
-
-beforeEach(() => {
-  server.requests.length = 0
-  server.answerWith(() => ({ status: 202, body: { status: 'accepted' } }))
-})
 
 describe('parley receive', () => {
   it('posts an inbound SMS webhook with a fresh test provider id', async () => {
     const before = Date.now()
 
-    const result = await runCli([
-      'receive',
-      'sms',
-      ...at(),
-      ...phones,
-      '--body',
-      'Running late',
-    ])
+    const result = await receiveSms('--body', 'Running late')
 
     const request = lastRequest(server)
     const json = request.json as Record<string, string>
@@ -80,10 +67,8 @@ describe('parley receive', () => {
   })
 
   it('makes a new provider id on every run', async () => {
-    const args = ['receive', 'sms', ...at(), ...phones, '--body', 'x']
-
-    await runCli(args)
-    await runCli(args)
+    await receiveSms('--body', 'x')
+    await receiveSms('--body', 'x')
 
     const [first, second] = server.requests.map(
       (request) =>
@@ -201,16 +186,7 @@ describe('parley receive', () => {
       headers: { 'idempotent-replayed': 'true' },
     }))
 
-    const result = await runCli([
-      'receive',
-      'sms',
-      ...at(),
-      ...phones,
-      '--body',
-      'x',
-      '--provider-id',
-      'SM42',
-    ])
+    const result = await receiveSms('--body', 'x', '--provider-id', 'SM42')
 
     expect(result.stdout).toBe(
       'accepted inbound sms (provider id SM42; a duplicate of an earlier ' +
@@ -257,16 +233,7 @@ describe('parley receive', () => {
       },
     }))
 
-    const result = await runCli([
-      'receive',
-      'sms',
-      ...at(),
-      ...phones,
-      '--body',
-      'x',
-      '--provider-id',
-      ' ',
-    ])
+    const result = await receiveSms('--body', 'x', '--provider-id', ' ')
 
     expect(result).toEqual({
       code: 1,
@@ -328,9 +295,7 @@ describe('parley receive', () => {
   ])('exits 2 before any request on %s', async (_, args, message) => {
     const result = await runCli(args, { PARLEY_URL: server.url })
 
-    expect(result.code).toBe(2)
-    expect(result.stdout).toBe('')
-    expect(result.stderr).toContain(message)
+    expectUsageError(result, args, message)
     expect(server.requests).toEqual([])
   })
 })
