@@ -9,15 +9,20 @@ import {
   lastRequest,
   useFakeServer,
 } from './fake-server.js'
-import { assertBuilt, binPath, expectUsageError, runCli } from './run-cli.js'
+import { attachFlags, phones, twoMedia } from './message-flags.js'
+import {
+  assertBuilt,
+  binPath,
+  expectNoServer,
+  expectUsageError,
+  runCli,
+} from './run-cli.js'
 
 const accepted = { status: 'accepted', id: '12', conversation_id: '3' }
 
 beforeAll(assertBuilt)
 
 const server = useFakeServer(answerAlways(202, accepted))
-
-const phones = ['--from', '+15550001111', '--to', '+15550002222']
 
 /** The flag that points the CLI at the fake server. */
 const at = () => ['--url', server.url]
@@ -66,10 +71,7 @@ describe('parley send', () => {
       'mms',
       ...at(),
       ...phones,
-      '--attach',
-      'https://example.com/a.png',
-      '--attach',
-      'https://example.com/b.png',
+      ...attachFlags(twoMedia),
       '--timestamp',
       '2024-11-01T14:00:00+01:00',
       '--idempotency-key',
@@ -284,13 +286,7 @@ describe('errors', () => {
 
     const result = await runCli(['conversations', '--url', url])
 
-    expect(result).toEqual({
-      code: 1,
-      stdout: '',
-      stderr:
-        `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
-        'start one with `parley serve` or pass --url\n',
-    })
+    expectNoServer(result, ['conversations'], url)
   })
 
   it.each([

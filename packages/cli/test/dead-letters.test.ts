@@ -8,7 +8,12 @@ import {
   lastRequest,
   useFakeServer,
 } from './fake-server.js'
-import { assertBuilt, expectUsageError, runCli } from './run-cli.js'
+import {
+  assertBuilt,
+  expectNoServer,
+  expectUsageError,
+  runCli,
+} from './run-cli.js'
 
 /** The flag that points the CLI at the fake server. */
 const at = () => ['--url', server.url]
@@ -316,13 +321,7 @@ describe('dead-letters usage and connection errors', () => {
 
       const result = await runCli([...args, '--url', url])
 
-      expect(result).toEqual({
-        code: 1,
-        stdout: '',
-        stderr:
-          `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
-          'start one with `parley serve` or pass --url\n',
-      })
+      expectNoServer(result, args, url)
     },
   )
 })

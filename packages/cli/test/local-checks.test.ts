@@ -10,13 +10,14 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import type { CliOutput } from '../src/output.js'
 import { run } from '../src/program.js'
 import { answerAlways, emptyPage, useFakeServer } from './fake-server.js'
+import { phones } from './message-flags.js'
 import { assertBuilt, binPath, runCli, startCli } from './run-cli.js'
 
 beforeAll(assertBuilt)
 
 const server = useFakeServer(answerAlways(200, { dispatch_attempts: 1 }))
 
-const sms = ['send', 'sms', '--from', '+15550001111', '--to', '+15550002222']
+const sms = ['send', 'sms', ...phones]
 const at = '2024-11-01T14:00:00Z'
 
 /** A `send sms` that is valid but for its `--timestamp`. */

@@ -17,8 +17,10 @@ import {
   startServerProcess,
 } from '../../../test/helpers/server-process.js'
 import { deadServerUrl } from './fake-server.js'
+import { attachFlags, phones, twoMedia } from './message-flags.js'
 import {
   assertBuilt,
+  expectNoServer,
   expectUsageError,
   runCli,
   startCli,
@@ -30,7 +32,6 @@ let server: ServerProcess
 const postgresSkip = await postgresSkipReason('the Postgres migrate test')
 
 const at = () => ['--url', server.url]
-const phones = ['--from', '+15550001111', '--to', '+15550002222']
 const emails = ['--from', 'ann@example.com', '--to', 'bob@example.com']
 
 beforeAll(async () => {
@@ -98,10 +99,7 @@ describe('sending and receiving', () => {
       'mms',
       ...at(),
       ...phones,
-      '--attach',
-      'https://example.com/a.png',
-      '--attach',
-      'https://example.com/b.png',
+      ...attachFlags(twoMedia),
       '--json',
     ])
     const email = await runCli([
@@ -583,17 +581,7 @@ describe('failures', () => {
 
     const result = await runCli([...args, '--url', url])
 
-    // Under --json, the same error as a document on stdout.
-    const stdout = args.includes('--json')
-      ? expect.stringContaining('"code": "server_unreachable"')
-      : ''
-    expect(result).toEqual({
-      code: 1,
-      stdout,
-      stderr:
-        `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
-        'start one with `parley serve` or pass --url\n',
-    })
+    expectNoServer(result, args, url)
   })
 
   it.each([

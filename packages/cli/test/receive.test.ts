@@ -6,7 +6,13 @@ import {
   lastRequest,
   useFakeServer,
 } from './fake-server.js'
-import { assertBuilt, expectUsageError, runCli } from './run-cli.js'
+import { attachFlags, twoMedia } from './message-flags.js'
+import {
+  assertBuilt,
+  expectNoServer,
+  expectUsageError,
+  runCli,
+} from './run-cli.js'
 
 beforeAll(assertBuilt)
 
@@ -15,7 +21,9 @@ const server = useFakeServer(answerAlways(202, { status: 'accepted' }))
 /** The flag that points the CLI at the fake server. */
 const at = () => ['--url', server.url]
 
+// Inbound, so from the other party to us: the reverse of what send tests use.
 const phones = ['--from', '+15550002222', '--to', '+15550001111']
+const emails = ['--from', 'bob@example.com', '--to', 'ann@example.com']
 
 /** Runs `parley receive sms` between the test phones, at the fake server. */
 const receiveSms = (...flags: string[]) =>
@@ -85,10 +93,7 @@ describe('parley receive', () => {
       'receive',
       'email',
       ...at(),
-      '--from',
-      'bob@example.com',
-      '--to',
-      'ann@example.com',
+      ...emails,
       '--body',
       'hi',
       '--timestamp',
@@ -116,10 +121,7 @@ describe('parley receive', () => {
       'mms',
       ...at(),
       ...phones,
-      '--attach',
-      'https://example.com/a.png',
-      '--attach',
-      'https://example.com/b.png',
+      ...attachFlags(twoMedia),
       '--timestamp',
       '2024-11-01T14:03:00+01:00',
       '--provider-id',
@@ -206,10 +208,7 @@ describe('parley receive', () => {
       'email',
       ...at(),
       '--json',
-      '--from',
-      'bob@example.com',
-      '--to',
-      'ann@example.com',
+      ...emails,
       '--body',
       'hi',
     ])
@@ -250,23 +249,11 @@ describe('parley receive', () => {
   it('explains how to start a server when nothing answers', async () => {
     const url = await deadServerUrl()
 
-    const result = await runCli([
-      'receive',
-      'sms',
-      '--url',
-      url,
-      ...phones,
-      '--body',
-      'x',
-    ])
+    const args = ['receive', 'sms', '--url', url, ...phones, '--body', 'x']
 
-    expect(result).toEqual({
-      code: 1,
-      stdout: '',
-      stderr:
-        `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
-        'start one with `parley serve` or pass --url\n',
-    })
+    const result = await runCli(args)
+
+    expectNoServer(result, args, url)
   })
 
   it.each([

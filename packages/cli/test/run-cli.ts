@@ -60,6 +60,28 @@ export function expectUsageError(
   expect(result.stderr).toContain(message)
 }
 
+/**
+ * Checks that the run of `args` found no server at `url`: exit 1, the
+ * reason and how to start one on stderr, and on stdout nothing, or under
+ * --json the same error as a document.
+ */
+export function expectNoServer(
+  result: CliResult,
+  args: readonly string[],
+  url: string,
+): void {
+  const stdout = args.includes('--json')
+    ? expect.stringContaining('"code": "server_unreachable"')
+    : ''
+  expect(result).toEqual({
+    code: 1,
+    stdout,
+    stderr:
+      `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
+      'start one with `parley serve` or pass --url\n',
+  })
+}
+
 /** A bin that keeps running (serve, metrics --watch), and what it printed. */
 export interface RunningCli {
   readonly child: ChildProcess
