@@ -15,9 +15,6 @@ import {
   runCli,
 } from './run-cli.js'
 
-/** The flag that points the CLI at the fake server. */
-const at = () => ['--url', server.url]
-
 /** A terminal as wide as the one the expected tables were laid out for. */
 const wide = { COLUMNS: '80' }
 
@@ -81,6 +78,9 @@ const server = useFakeServer(
     'POST /api/dead-letters/dispatch/99/retry': noSuchDeadLetter,
   }),
 )
+
+/** The flag that points the CLI at the fake server. */
+const at = () => ['--url', server.url]
 
 describe('parley dead-letters', () => {
   it('lists the dispatch queue by default as a table cut to the terminal', async () => {
