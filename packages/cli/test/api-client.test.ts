@@ -2,19 +2,12 @@
  * The HTTP client sends its own headers (the bearer key among them) on
  * every kind of request, whatever options the caller adds.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
 import { ApiClient } from '../src/api/api-client.js'
-import { type FakeServer, startFakeServer } from './fake-server.js'
+import { answerAlways, useFakeServer } from './fake-server.js'
 
-let server: FakeServer
-
-beforeAll(async () => {
-  server = await startFakeServer()
-  server.answerWith(() => ({ status: 200, body: { ok: true } }))
-})
-
-afterAll(() => server.close())
+const server = useFakeServer(answerAlways(200, { ok: true }))
 
 const key = 'secret-key-1'
 

@@ -4,25 +4,15 @@
  * counted apart, and a server that goes away ends the wait with what was
  * learnt so far.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
 import { ApiClient } from '../src/api/api-client.js'
 import { awaitServer, queuesDrained } from '../src/load/await-server.js'
 import type { Expectation } from '../src/load/traffic.js'
 import { stopSignal } from '../src/stop-signal.js'
-import {
-  deadServerUrl,
-  type FakeServer,
-  startFakeServer,
-} from './fake-server.js'
+import { deadServerUrl, useFakeServer } from './fake-server.js'
 
-let server: FakeServer
-
-beforeAll(async () => {
-  server = await startFakeServer()
-})
-
-afterAll(() => server.close())
+const server = useFakeServer()
 
 function gauges(dispatchPending: number): string {
   return (

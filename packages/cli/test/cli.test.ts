@@ -1,39 +1,31 @@
 import { readFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
-import { startFakeServer, type FakeServer } from './fake-server.js'
-import { assertBuilt, binPath, runCli } from './run-cli.js'
+import {
+  answerAlways,
+  deadServerUrl,
+  emptyPage,
+  lastRequest,
+  useFakeServer,
+} from './fake-server.js'
+import { attachFlags, phones, twoMedia } from './message-flags.js'
+import {
+  assertBuilt,
+  binPath,
+  expectNoServer,
+  expectUsageError,
+  runCli,
+} from './run-cli.js'
 
 const accepted = { status: 'accepted', id: '12', conversation_id: '3' }
 
-let server: FakeServer
+beforeAll(assertBuilt)
 
-const phones = ['--from', '+15550001111', '--to', '+15550002222']
+const server = useFakeServer(answerAlways(202, accepted))
 
 /** The flag that points the CLI at the fake server. */
 const at = () => ['--url', server.url]
-
-beforeAll(async () => {
-  assertBuilt()
-  server = await startFakeServer()
-})
-
-afterAll(() => server.close())
-
-beforeEach(() => {
-  server.requests.length = 0
-  server.answerWith(() => ({ status: 202, body: accepted }))
-})
-
-function lastRequest() {
-  const request = server.requests.at(-1)
-  if (request === undefined) throw new Error('the server got no request')
-  const json: unknown =
-    request.body === '' ? undefined : JSON.parse(request.body)
-  return { ...request, json }
-}
 
 describe('parley send', () => {
   it('posts an SMS with every field and prints the ids', async () => {
@@ -47,7 +39,7 @@ describe('parley send', () => {
       'hi there',
     ])
 
-    const request = lastRequest()
+    const request = lastRequest(server)
     expect(result).toEqual({
       code: 0,
       stdout: 'accepted message 12 (conversation 3)\n',
@@ -79,10 +71,7 @@ describe('parley send', () => {
       'mms',
       ...at(),
       ...phones,
-      '--attach',
-      'https://example.com/a.png',
-      '--attach',
-      'https://example.com/b.png',
+      ...attachFlags(twoMedia),
       '--timestamp',
       '2024-11-01T14:00:00+01:00',
       '--idempotency-key',
@@ -91,7 +80,7 @@ describe('parley send', () => {
       'secret-key',
     ])
 
-    const request = lastRequest()
+    const request = lastRequest(server)
     expect(result.code).toBe(0)
     expect(request.url).toBe('/api/messages/sms')
     expect(request.headers['idempotency-key']).toBe('order-42')
@@ -123,7 +112,7 @@ describe('parley send', () => {
       '2024-11-01T14:00:00Z',
     ])
 
-    const request = lastRequest()
+    const request = lastRequest(server)
     expect(result.code).toBe(0)
     expect(request.url).toBe('/api/messages/email')
     expect(request.json).toEqual({
@@ -143,7 +132,7 @@ describe('parley send', () => {
     })
 
     expect(result.code).toBe(0)
-    expect(lastRequest().headers.authorization).toBe('Bearer env-key')
+    expect(lastRequest(server).headers.authorization).toBe('Bearer env-key')
   })
 
   it('prints only the JSON document with --json', async () => {
@@ -281,7 +270,7 @@ describe('errors', () => {
   })
 
   it('reports an answer that is not a Parley error body', async () => {
-    server.answerWith(() => ({ status: 502, body: '<h1>Bad Gateway</h1>' }))
+    server.answerWith(answerAlways(502, '<h1>Bad Gateway</h1>'))
 
     const result = await runCli(['conversations', ...at()])
 
@@ -293,17 +282,11 @@ describe('errors', () => {
   })
 
   it('explains how to start a server when nothing answers', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`
+    const url = await deadServerUrl()
 
     const result = await runCli(['conversations', '--url', url])
 
-    expect(result).toEqual({
-      code: 1,
-      stdout: '',
-      stderr:
-        `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
-        'start one with `parley serve` or pass --url\n',
-    })
+    expectNoServer(result, ['conversations'], url)
   })
 
   it.each([
@@ -347,9 +330,7 @@ describe('errors', () => {
   ])('exits 2 on %s', async (_, args, message) => {
     const result = await runCli(args, { PARLEY_URL: server.url })
 
-    expect(result.code).toBe(2)
-    expect(result.stdout).toBe('')
-    expect(result.stderr).toContain(message)
+    expectUsageError(result, args, message)
     expect(server.requests).toEqual([])
   })
 })
@@ -416,7 +397,7 @@ describe('parley conversations', () => {
   }
 
   it('asks for the page and prints an aligned table with a footer', async () => {
-    server.answerWith(() => ({ status: 200, body: page }))
+    server.answerWith(answerAlways(200, page))
 
     const result = await runCli([
       'conversations',
@@ -427,7 +408,7 @@ describe('parley conversations', () => {
       '2',
     ])
 
-    expect(lastRequest()).toMatchObject({
+    expect(lastRequest(server)).toMatchObject({
       method: 'GET',
       url: '/api/conversations?page=2&pageSize=2',
     })
@@ -445,15 +426,15 @@ describe('parley conversations', () => {
   })
 
   it('leaves paging to the server when no flag is given', async () => {
-    server.answerWith(() => ({ status: 200, body: page }))
+    server.answerWith(answerAlways(200, page))
 
     await runCli(['conversations', ...at()])
 
-    expect(lastRequest().url).toBe('/api/conversations')
+    expect(lastRequest(server).url).toBe('/api/conversations')
   })
 
   it('prints the page as JSON with --json', async () => {
-    server.answerWith(() => ({ status: 200, body: page }))
+    server.answerWith(answerAlways(200, page))
 
     const result = await runCli(['conversations', ...at(), '--json'])
 
@@ -462,10 +443,7 @@ describe('parley conversations', () => {
   })
 
   it('says when there is nothing to list', async () => {
-    server.answerWith(() => ({
-      status: 200,
-      body: { items: [], meta: { page: 1, page_size: 50, total: 0 } },
-    }))
+    server.answerWith(answerAlways(200, emptyPage))
 
     const result = await runCli(['conversations', ...at()])
 
@@ -509,11 +487,11 @@ describe('parley messages', () => {
   }
 
   it('prints the conversation as a table, one line per message', async () => {
-    server.answerWith(() => ({ status: 200, body: page }))
+    server.answerWith(answerAlways(200, page))
 
     const result = await runCli(['messages', '3', ...at()])
 
-    expect(lastRequest().url).toBe('/api/conversations/3/messages')
+    expect(lastRequest(server).url).toBe('/api/conversations/3/messages')
     expect(result.code).toBe(0)
     expect(result.stdout).toBe(
       [
@@ -547,11 +525,3 @@ describe('parley messages', () => {
     )
   })
 })
-
-async function closedPort(): Promise<number> {
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address() as AddressInfo
-  await new Promise((resolve) => probe.close(resolve))
-  return port
-}

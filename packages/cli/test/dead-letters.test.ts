@@ -1,18 +1,19 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
 import {
+  answerAlways,
   answerByRoute,
   deadServerUrl,
+  emptyPage,
   lastRequest,
-  startFakeServer,
-  type FakeServer,
+  useFakeServer,
 } from './fake-server.js'
-import { assertBuilt, runCli } from './run-cli.js'
-
-let server: FakeServer
-
-/** The flag that points the CLI at the fake server. */
-const at = () => ['--url', server.url]
+import {
+  assertBuilt,
+  expectNoServer,
+  expectUsageError,
+  runCli,
+} from './run-cli.js'
 
 /** A terminal as wide as the one the expected tables were laid out for. */
 const wide = { COLUMNS: '80' }
@@ -68,23 +69,18 @@ const noSuchDeadLetter = {
   },
 }
 
-beforeAll(async () => {
-  assertBuilt()
-  server = await startFakeServer()
-})
+beforeAll(assertBuilt)
 
-afterAll(() => server.close())
+const server = useFakeServer(
+  answerByRoute({
+    'GET /api/dead-letters': { status: 200, body: dispatchPage },
+    'POST /api/dead-letters/dispatch/7/retry': { status: 202, body: retried },
+    'POST /api/dead-letters/dispatch/99/retry': noSuchDeadLetter,
+  }),
+)
 
-beforeEach(() => {
-  server.requests.length = 0
-  server.answerWith(
-    answerByRoute({
-      'GET /api/dead-letters': { status: 200, body: dispatchPage },
-      'POST /api/dead-letters/dispatch/7/retry': { status: 202, body: retried },
-      'POST /api/dead-letters/dispatch/99/retry': noSuchDeadLetter,
-    }),
-  )
-})
+/** The flag that points the CLI at the fake server. */
+const at = () => ['--url', server.url]
 
 describe('parley dead-letters', () => {
   it('lists the dispatch queue by default as a table cut to the terminal', async () => {
@@ -134,7 +130,7 @@ describe('parley dead-letters', () => {
   })
 
   it('asks for the inbound queue and a page, and shows provider ids', async () => {
-    server.answerWith(() => ({ status: 200, body: inboundPage }))
+    server.answerWith(answerAlways(200, inboundPage))
 
     const result = await runCli(
       [
@@ -169,7 +165,7 @@ describe('parley dead-letters', () => {
   })
 
   it('takes the same options after the list command', async () => {
-    server.answerWith(() => ({ status: 200, body: inboundPage }))
+    server.answerWith(answerAlways(200, inboundPage))
 
     const result = await runCli(
       ['dead-letters', 'list', '--queue', 'inbound', ...at()],
@@ -192,10 +188,7 @@ describe('parley dead-letters', () => {
   })
 
   it('says when a queue holds no dead letters', async () => {
-    server.answerWith(() => ({
-      status: 200,
-      body: { items: [], meta: { page: 1, page_size: 50, total: 0 } },
-    }))
+    server.answerWith(answerAlways(200, emptyPage))
 
     const result = await runCli(['dead-letters', ...at()])
 
@@ -205,7 +198,7 @@ describe('parley dead-letters', () => {
   })
 
   it('reports an answer that is not a list', async () => {
-    server.answerWith(() => ({ status: 200, body: { status: 'ok' } }))
+    server.answerWith(answerAlways(200, { status: 'ok' }))
 
     const result = await runCli(['dead-letters', ...at()])
 
@@ -317,12 +310,7 @@ describe('dead-letters usage and connection errors', () => {
   ])('exits 2 before any request on %s', async (_, args, message) => {
     const result = await runCli(args, { PARLEY_URL: server.url })
 
-    expect(result.code).toBe(2)
-    // Under --json, the usage error as a document; else nothing.
-    expect(result.stdout).toEqual(
-      args.includes('--json') ? expect.stringContaining('"code": "usage"') : '',
-    )
-    expect(result.stderr).toContain(message)
+    expectUsageError(result, args, message)
     expect(server.requests).toEqual([])
   })
 
@@ -333,13 +321,7 @@ describe('dead-letters usage and connection errors', () => {
 
       const result = await runCli([...args, '--url', url])
 
-      expect(result).toEqual({
-        code: 1,
-        stdout: '',
-        stderr:
-          `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
-          'start one with `parley serve` or pass --url\n',
-      })
+      expectNoServer(result, args, url)
     },
   )
 })

@@ -6,6 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import { afterAll, beforeAll, beforeEach } from 'vitest'
 
 /** A request the fake server received. */
 export interface RecordedRequest {
@@ -58,6 +59,54 @@ export async function startFakeServer(): Promise<FakeServer> {
     close: () => close(server),
   }
 }
+
+/**
+ * One fake server for the whole test file, started before its first test
+ * and closed after its last. Before each test it forgets the requests it
+ * received and answers with `answer` again, so that no test sees what
+ * another one asked or set. Call it at the top level of the file.
+ */
+export function useFakeServer(answer: FakeHandler = notFound): FakeServer {
+  let server: FakeServer | undefined
+  const started = (): FakeServer => {
+    if (server !== undefined) return server
+    throw new Error('the fake server is used before its beforeAll started it')
+  }
+
+  beforeAll(async () => void (server = await startFakeServer()))
+  afterAll(() => server?.close())
+  beforeEach(() => {
+    started().requests.length = 0
+    started().answerWith(answer)
+  })
+
+  // Getters, because the server starts only once the hooks run.
+  return {
+    get url() {
+      return started().url
+    },
+    get requests() {
+      return started().requests
+    },
+    answerWith: (handler) => started().answerWith(handler),
+    close: () => started().close(),
+  }
+}
+
+/** A handler that gives every request the same answer. */
+export function answerAlways(
+  status: number,
+  body: unknown,
+  headers?: Record<string, string>,
+): FakeHandler {
+  return () => ({ status, body, headers })
+}
+
+/** A list page with no items, as the server answers an empty list. */
+export const emptyPage = {
+  items: [],
+  meta: { page: 1, page_size: 50, total: 0 },
+} as const
 
 /**
  * A handler that answers by method and path, such as

@@ -2,33 +2,22 @@
  * Under --json a failing command prints one JSON error document on stdout
  * (its human report still on stderr), with the usual exit code.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
 import { version } from '../src/version.js'
-import {
-  answerByRoute,
-  deadServerUrl,
-  type FakeServer,
-  startFakeServer,
-} from './fake-server.js'
+import { answerByRoute, deadServerUrl, useFakeServer } from './fake-server.js'
 import { assertBuilt, runCli } from './run-cli.js'
 
-let server: FakeServer
+beforeAll(assertBuilt)
 
-beforeAll(async () => {
-  assertBuilt()
-  server = await startFakeServer()
-  server.answerWith(
-    answerByRoute({
-      'POST /api/dead-letters/dispatch/1/retry': {
-        status: 409,
-        body: { code: 'conflict', message: 'not dead', request_id: 'r-1' },
-      },
-    }),
-  )
-})
-
-afterAll(() => server.close())
+const server = useFakeServer(
+  answerByRoute({
+    'POST /api/dead-letters/dispatch/1/retry': {
+      status: 409,
+      body: { code: 'conflict', message: 'not dead', request_id: 'r-1' },
+    },
+  }),
+)
 
 describe('--json when the command fails', () => {
   it('prints one error document for server errors, a dead server and usage errors', async () => {

@@ -5,90 +5,47 @@
  * `metrics --watch` outlives a failed refresh and redraws in place.
  */
 import { spawn } from 'node:child_process'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
 import type { CliOutput } from '../src/output.js'
 import { run } from '../src/program.js'
-import { type FakeServer, startFakeServer } from './fake-server.js'
+import { answerAlways, emptyPage, useFakeServer } from './fake-server.js'
+import { phones } from './message-flags.js'
 import { assertBuilt, binPath, runCli, startCli } from './run-cli.js'
 
-let server: FakeServer
+beforeAll(assertBuilt)
 
-beforeAll(async () => {
-  assertBuilt()
-  server = await startFakeServer()
-})
+const server = useFakeServer(answerAlways(200, { dispatch_attempts: 1 }))
 
-afterAll(() => server.close())
-
-beforeEach(() => {
-  server.requests.length = 0
-  server.answerWith(() => ({ status: 200, body: { dispatch_attempts: 1 } }))
-})
-
-const sms = ['send', 'sms', '--from', '+15550001111', '--to', '+15550002222']
+const sms = ['send', 'sms', ...phones]
 const at = '2024-11-01T14:00:00Z'
+
+/** A `send sms` that is valid but for its `--timestamp`. */
+const smsAt = (timestamp: string) => [
+  ...sms,
+  '--body',
+  'x',
+  '--timestamp',
+  timestamp,
+]
+
+/** A `send sms` that is valid but for its `--idempotency-key`. */
+const smsKeyed = (key: string) => [...smsAt(at), '--idempotency-key', key]
 
 describe('values the CLI checks itself', () => {
   it('refuses each with exit 2 before any request', async () => {
     const cases: [string[], RegExp][] = [
-      [[...sms, '--body', 'x', '--timestamp', 'yesterday'], /--timestamp/],
-      [
-        [...sms, '--body', 'x', '--timestamp', '2024-02-30T10:00:00Z'],
-        /--timestamp/,
-      ],
-      [
-        [...sms, '--body', 'x', '--timestamp', '2023-02-29T10:00:00Z'],
-        /--timestamp/,
-      ],
-      [
-        [...sms, '--body', 'x', '--timestamp', '0000-06-01T00:00:00Z'],
-        /--timestamp/,
-      ],
-      [
-        [...sms, '--body', 'x', '--timestamp', '2024-11-01T24:00:00Z'],
-        /--timestamp/,
-      ],
-      [
-        [...sms, '--body', 'x', '--timestamp', '2024-11-01T14:00:00'],
-        /--timestamp/,
-      ],
-      [
-        [...sms, '--body', 'x', '--timestamp', at, '--idempotency-key='],
-        /--idempotency-key/,
-      ],
-      [
-        [...sms, '--body', 'x', '--timestamp', at, '--idempotency-key', 'a b'],
-        /--idempotency-key/,
-      ],
-      [
-        [...sms, '--body', 'x', '--timestamp', at, '--idempotency-key', 'ké'],
-        /--idempotency-key/,
-      ],
-      [
-        [
-          ...sms,
-          '--body',
-          'x',
-          '--timestamp',
-          at,
-          '--idempotency-key',
-          'k\x7f\x1b[2J',
-        ],
-        /--idempotency-key/,
-      ],
-      [
-        [
-          ...sms,
-          '--body',
-          'x',
-          '--timestamp',
-          at,
-          '--idempotency-key',
-          'k'.repeat(256),
-        ],
-        /--idempotency-key/,
-      ],
+      [smsAt('yesterday'), /--timestamp/],
+      [smsAt('2024-02-30T10:00:00Z'), /--timestamp/],
+      [smsAt('2023-02-29T10:00:00Z'), /--timestamp/],
+      [smsAt('0000-06-01T00:00:00Z'), /--timestamp/],
+      [smsAt('2024-11-01T24:00:00Z'), /--timestamp/],
+      [smsAt('2024-11-01T14:00:00'), /--timestamp/],
+      [[...smsAt(at), '--idempotency-key='], /--idempotency-key/],
+      [smsKeyed('a b'), /--idempotency-key/],
+      [smsKeyed('ké'), /--idempotency-key/],
+      [smsKeyed('k\x7f\x1b[2J'), /--idempotency-key/],
+      [smsKeyed('k'.repeat(256)), /--idempotency-key/],
       [['load', '--count', '99999999999999999'], /--count/],
       [['load', '--wait-timeout', '9999999'], /--wait-timeout/],
       [['metrics', '--watch', '--interval', '3000000'], /--interval/],
@@ -165,10 +122,7 @@ describe('values the CLI checks itself', () => {
 
 describe('connection options before the command', () => {
   it('apply to the command that follows, its own winning', async () => {
-    server.answerWith(() => ({
-      status: 200,
-      body: { items: [], meta: { page: 1, page_size: 50, total: 0 } },
-    }))
+    server.answerWith(answerAlways(200, emptyPage))
 
     const before = await runCli([
       '--url',

@@ -17,14 +17,21 @@ import {
   startServerProcess,
 } from '../../../test/helpers/server-process.js'
 import { deadServerUrl } from './fake-server.js'
-import { assertBuilt, runCli, startCli, type CliResult } from './run-cli.js'
+import { attachFlags, phones, twoMedia } from './message-flags.js'
+import {
+  assertBuilt,
+  expectNoServer,
+  expectUsageError,
+  runCli,
+  startCli,
+  type CliResult,
+} from './run-cli.js'
 
 let server: ServerProcess
 
 const postgresSkip = await postgresSkipReason('the Postgres migrate test')
 
 const at = () => ['--url', server.url]
-const phones = ['--from', '+15550001111', '--to', '+15550002222']
 const emails = ['--from', 'ann@example.com', '--to', 'bob@example.com']
 
 beforeAll(async () => {
@@ -92,10 +99,7 @@ describe('sending and receiving', () => {
       'mms',
       ...at(),
       ...phones,
-      '--attach',
-      'https://example.com/a.png',
-      '--attach',
-      'https://example.com/b.png',
+      ...attachFlags(twoMedia),
       '--json',
     ])
     const email = await runCli([
@@ -577,17 +581,7 @@ describe('failures', () => {
 
     const result = await runCli([...args, '--url', url])
 
-    // Under --json, the same error as a document on stdout.
-    const stdout = args.includes('--json')
-      ? expect.stringContaining('"code": "server_unreachable"')
-      : ''
-    expect(result).toEqual({
-      code: 1,
-      stdout,
-      stderr:
-        `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
-        'start one with `parley serve` or pass --url\n',
-    })
+    expectNoServer(result, args, url)
   })
 
   it.each([
@@ -604,10 +598,6 @@ describe('failures', () => {
   ])('exits 2 with a message on bad usage: %j', async (args, message) => {
     const result = await runCli([...args, ...at()])
 
-    expect(result.code).toBe(2)
-    expect(result.stdout).toEqual(
-      args.includes('--json') ? expect.stringContaining('"code": "usage"') : '',
-    )
-    expect(result.stderr).toContain(message)
+    expectUsageError(result, args, message)
   })
 })

@@ -1,47 +1,42 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 
 import {
+  answerAlways,
   deadServerUrl,
   lastRequest,
-  startFakeServer,
-  type FakeServer,
+  useFakeServer,
 } from './fake-server.js'
-import { assertBuilt, runCli } from './run-cli.js'
+import { attachFlags, twoMedia } from './message-flags.js'
+import {
+  assertBuilt,
+  expectNoServer,
+  expectUsageError,
+  runCli,
+} from './run-cli.js'
 
-let server: FakeServer
+beforeAll(assertBuilt)
+
+const server = useFakeServer(answerAlways(202, { status: 'accepted' }))
 
 /** The flag that points the CLI at the fake server. */
 const at = () => ['--url', server.url]
 
+// Inbound, so from the other party to us: the reverse of what send tests use.
 const phones = ['--from', '+15550002222', '--to', '+15550001111']
+const emails = ['--from', 'bob@example.com', '--to', 'ann@example.com']
+
+/** Runs `parley receive sms` between the test phones, at the fake server. */
+const receiveSms = (...flags: string[]) =>
+  runCli(['receive', 'sms', ...at(), ...phones, ...flags])
 
 const testProviderId =
   /^test-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
-
-beforeAll(async () => {
-  assertBuilt()
-  server = await startFakeServer()
-})
-
-afterAll(() => server.close())
-
-beforeEach(() => {
-  server.requests.length = 0
-  server.answerWith(() => ({ status: 202, body: { status: 'accepted' } }))
-})
 
 describe('parley receive', () => {
   it('posts an inbound SMS webhook with a fresh test provider id', async () => {
     const before = Date.now()
 
-    const result = await runCli([
-      'receive',
-      'sms',
-      ...at(),
-      ...phones,
-      '--body',
-      'Running late',
-    ])
+    const result = await receiveSms('--body', 'Running late')
 
     const request = lastRequest(server)
     const json = request.json as Record<string, string>
@@ -80,10 +75,8 @@ describe('parley receive', () => {
   })
 
   it('makes a new provider id on every run', async () => {
-    const args = ['receive', 'sms', ...at(), ...phones, '--body', 'x']
-
-    await runCli(args)
-    await runCli(args)
+    await receiveSms('--body', 'x')
+    await receiveSms('--body', 'x')
 
     const [first, second] = server.requests.map(
       (request) =>
@@ -100,10 +93,7 @@ describe('parley receive', () => {
       'receive',
       'email',
       ...at(),
-      '--from',
-      'bob@example.com',
-      '--to',
-      'ann@example.com',
+      ...emails,
       '--body',
       'hi',
       '--timestamp',
@@ -131,10 +121,7 @@ describe('parley receive', () => {
       'mms',
       ...at(),
       ...phones,
-      '--attach',
-      'https://example.com/a.png',
-      '--attach',
-      'https://example.com/b.png',
+      ...attachFlags(twoMedia),
       '--timestamp',
       '2024-11-01T14:03:00+01:00',
       '--provider-id',
@@ -201,16 +188,7 @@ describe('parley receive', () => {
       headers: { 'idempotent-replayed': 'true' },
     }))
 
-    const result = await runCli([
-      'receive',
-      'sms',
-      ...at(),
-      ...phones,
-      '--body',
-      'x',
-      '--provider-id',
-      'SM42',
-    ])
+    const result = await receiveSms('--body', 'x', '--provider-id', 'SM42')
 
     expect(result.stdout).toBe(
       'accepted inbound sms (provider id SM42; a duplicate of an earlier ' +
@@ -230,10 +208,7 @@ describe('parley receive', () => {
       'email',
       ...at(),
       '--json',
-      '--from',
-      'bob@example.com',
-      '--to',
-      'ann@example.com',
+      ...emails,
       '--body',
       'hi',
     ])
@@ -257,16 +232,7 @@ describe('parley receive', () => {
       },
     }))
 
-    const result = await runCli([
-      'receive',
-      'sms',
-      ...at(),
-      ...phones,
-      '--body',
-      'x',
-      '--provider-id',
-      ' ',
-    ])
+    const result = await receiveSms('--body', 'x', '--provider-id', ' ')
 
     expect(result).toEqual({
       code: 1,
@@ -283,23 +249,11 @@ describe('parley receive', () => {
   it('explains how to start a server when nothing answers', async () => {
     const url = await deadServerUrl()
 
-    const result = await runCli([
-      'receive',
-      'sms',
-      '--url',
-      url,
-      ...phones,
-      '--body',
-      'x',
-    ])
+    const args = ['receive', 'sms', '--url', url, ...phones, '--body', 'x']
 
-    expect(result).toEqual({
-      code: 1,
-      stdout: '',
-      stderr:
-        `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
-        'start one with `parley serve` or pass --url\n',
-    })
+    const result = await runCli(args)
+
+    expectNoServer(result, args, url)
   })
 
   it.each([
@@ -328,9 +282,7 @@ describe('parley receive', () => {
   ])('exits 2 before any request on %s', async (_, args, message) => {
     const result = await runCli(args, { PARLEY_URL: server.url })
 
-    expect(result.code).toBe(2)
-    expect(result.stdout).toBe('')
-    expect(result.stderr).toContain(message)
+    expectUsageError(result, args, message)
     expect(server.requests).toEqual([])
   })
 })

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { expect } from 'vitest'
 
 /** The built bin, as npm would install it. */
 export const binPath = fileURLToPath(new URL('../dist/bin.js', import.meta.url))
@@ -29,19 +30,55 @@ export function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('PARLEY_')),
-  )
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [binPath, ...args],
-      { env: { ...inherited, NO_COLOR: '1', ...env }, timeout: 15_000 },
+      { env: cliEnv(env), timeout: 15_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : (error.code as number | null)
         resolve({ code, stdout, stderr })
       },
     )
+  })
+}
+
+/**
+ * Checks that the run of `args` was refused as bad usage: exit 2, `message`
+ * on stderr, and on stdout nothing, or under --json the usage error as a
+ * document.
+ */
+export function expectUsageError(
+  result: CliResult,
+  args: readonly string[],
+  message: string,
+): void {
+  expect(result.code).toBe(2)
+  expect(result.stdout).toEqual(
+    args.includes('--json') ? expect.stringContaining('"code": "usage"') : '',
+  )
+  expect(result.stderr).toContain(message)
+}
+
+/**
+ * Checks that the run of `args` found no server at `url`: exit 1, the
+ * reason and how to start one on stderr, and on stdout nothing, or under
+ * --json the same error as a document.
+ */
+export function expectNoServer(
+  result: CliResult,
+  args: readonly string[],
+  url: string,
+): void {
+  const stdout = args.includes('--json')
+    ? expect.stringContaining('"code": "server_unreachable"')
+    : ''
+  expect(result).toEqual({
+    code: 1,
+    stdout,
+    stderr:
+      `error: no Parley server answers at ${url} (ECONNREFUSED) — ` +
+      'start one with `parley serve` or pass --url\n',
   })
 }
 
@@ -63,11 +100,8 @@ export function startCli(
   args: readonly string[],
   env: Record<string, string> = {},
 ): RunningCli {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('PARLEY_')),
-  )
   const child = spawn(process.execPath, [binPath, ...args], {
-    env: { ...inherited, NO_COLOR: '1', ...env },
+    env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -99,4 +133,13 @@ export function startCli(
       return exited
     },
   }
+}
+
+// The caller's PARLEY_* variables are dropped so that only `env` sets them,
+// and colour is off so that the output compares as plain text.
+function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('PARLEY_')),
+  )
+  return { ...inherited, NO_COLOR: '1', ...env }
 }

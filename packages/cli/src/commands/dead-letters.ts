@@ -7,9 +7,9 @@ import type {
   RetryAcceptedBody,
 } from '../api/types.js'
 import { formatJson } from '../format/json.js'
-import { formatPageFooter } from '../format/page-footer.js'
+import { formatListPage } from '../format/list-page.js'
 import { toPrintable } from '../format/printable.js'
-import { formatTable, type TableColumn } from '../format/table.js'
+import type { TableColumn } from '../format/table.js'
 import { hintNotFound } from '../errors.js'
 import { outputWidth, type CliOutput } from '../output.js'
 import {
@@ -19,13 +19,12 @@ import {
 } from './connection-options.js'
 import { example } from './help-text.js'
 import {
-  addPageOptions,
-  checkListBody,
-  pageQuery,
-  type PageOptions,
-} from './list-options.js'
+  addListOptions,
+  fetchListPage,
+  type ListCommandOptions,
+} from './list-command.js'
 
-interface ListOptions extends ConnectionOptions, PageOptions {
+interface ListOptions extends ListCommandOptions {
   queue: QueueName
 }
 
@@ -69,13 +68,10 @@ function addListCommand(deadLetters: Command, output: CliOutput): void {
         .choices(queues)
         .default('dispatch'),
     )
-  addPageOptions(command)
-  addConnectionOptions(command)
-    .addHelpText(
-      'after',
-      example('$ parley dead-letters list --queue inbound --page 2'),
-    )
-    .action((options: ListOptions) => listDeadLetters(options, output))
+  addListOptions(
+    command,
+    '$ parley dead-letters list --queue inbound --page 2',
+  ).action((options: ListOptions) => listDeadLetters(options, output))
 }
 
 interface RetryOptions extends ConnectionOptions {
@@ -152,11 +148,11 @@ async function listDeadLetters(
   options: ListOptions,
   output: CliOutput,
 ): Promise<void> {
-  const response = await createClient(options).get<unknown>(
+  const page = await fetchListPage<DeadLetterItem>(
     'api/dead-letters',
-    { queue: options.queue, ...pageQuery(options) },
+    options,
+    { query: { queue: options.queue } },
   )
-  const page = checkListBody<DeadLetterItem>(response.body, options.url)
 
   output.out(
     options.json
@@ -171,9 +167,6 @@ function formatDeadLetters(
   width: number,
 ): string {
   const noun = { one: `${queue} dead letter`, many: `${queue} dead letters` }
-  const footer = formatPageFooter(page.meta, noun)
-  if (page.items.length === 0) return `no ${noun.many} here; ${footer}\n`
-
   const columns: TableColumn[] = [
     { header: 'ID', align: 'right' },
     subjectColumns[queue],
@@ -181,17 +174,14 @@ function formatDeadLetters(
     { header: 'FAILED AT' },
     { header: 'LAST ERROR' },
   ]
-  const rows = page.items.map((item) =>
-    [
-      item.id,
-      queue === 'dispatch' ? item.message_id : item.provider_message_id,
-      item.attempts,
-      item.failed_at,
-      item.last_error,
-    ].map((value) => String(value ?? '')),
-  )
-  const table = formatTable(columns, rows, { maxWidth: width })
-  return `${table}\n\n${footer}\n`
+  const cells = (item: DeadLetterItem): unknown[] => [
+    item.id,
+    queue === 'dispatch' ? item.message_id : item.provider_message_id,
+    item.attempts,
+    item.failed_at,
+    item.last_error,
+  ]
+  return formatListPage(page, noun, columns, cells, { maxWidth: width })
 }
 
 async function retryDeadLetter(

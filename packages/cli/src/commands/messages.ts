@@ -1,26 +1,16 @@
 import type { Command } from 'commander'
 
-import type { ListBody, MessageItem } from '../api/types.js'
+import type { MessageItem } from '../api/types.js'
 import { formatJson } from '../format/json.js'
-import { formatPageFooter } from '../format/page-footer.js'
-import { formatTable, type TableColumn } from '../format/table.js'
-import { hintNotFound } from '../errors.js'
+import { formatListPage } from '../format/list-page.js'
+import type { TableColumn } from '../format/table.js'
 import type { CliOutput } from '../output.js'
 import {
-  addConnectionOptions,
-  createClient,
-  type ConnectionOptions,
-} from './connection-options.js'
-import { example } from './help-text.js'
-import {
-  addPageOptions,
-  checkListBody,
-  pageQuery,
-  type PageOptions,
-} from './list-options.js'
+  addListOptions,
+  fetchListPage,
+  type ListCommandOptions,
+} from './list-command.js'
 import { parseId } from './parsers.js'
-
-interface MessagesOptions extends ConnectionOptions, PageOptions {}
 
 const columns: TableColumn[] = [
   { header: 'ID', align: 'right' },
@@ -44,47 +34,43 @@ export function registerMessagesCommand(
     .command('messages')
     .description("list a conversation's messages, oldest first")
     .argument('<conversation-id>', 'the conversation, by id', parseId)
-  addPageOptions(command)
-  addConnectionOptions(command)
-    .addHelpText('after', example('$ parley messages 3 --page-size 100'))
-    .action((id: string, options: MessagesOptions) =>
+  addListOptions(command, '$ parley messages 3 --page-size 100').action(
+    (id: string, options: ListCommandOptions) =>
       listMessages(id, options, output),
-    )
+  )
 }
 
 async function listMessages(
   conversationId: string,
-  options: MessagesOptions,
+  options: ListCommandOptions,
   output: CliOutput,
 ): Promise<void> {
   // parseId allows digits only, so the id cannot change the path.
-  const response = await hintNotFound(
-    createClient(options).get<unknown>(
-      `api/conversations/${conversationId}/messages`,
-      pageQuery(options),
-    ),
-    'list conversations and their ids with `parley conversations`',
+  const page = await fetchListPage<MessageItem>(
+    `api/conversations/${conversationId}/messages`,
+    options,
+    {
+      notFoundHint:
+        'list conversations and their ids with `parley conversations`',
+    },
   )
-  const page = checkListBody<MessageItem>(response.body, options.url)
 
-  output.out(options.json ? formatJson(page) : formatMessages(page))
+  output.out(
+    options.json
+      ? formatJson(page)
+      : formatListPage(page, noun, columns, messageCells),
+  )
 }
 
-function formatMessages(page: ListBody<MessageItem>): string {
-  const footer = formatPageFooter(page.meta, noun)
-  if (page.items.length === 0) return `no messages here; ${footer}\n`
-
-  const rows = page.items.map((item) =>
-    [
-      item.id,
-      item.timestamp,
-      item.direction,
-      item.channel,
-      item.from,
-      item.to,
-      item.status,
-      item.snippet,
-    ].map((value) => String(value ?? '')),
-  )
-  return `${formatTable(columns, rows)}\n\n${footer}\n`
+function messageCells(item: MessageItem): unknown[] {
+  return [
+    item.id,
+    item.timestamp,
+    item.direction,
+    item.channel,
+    item.from,
+    item.to,
+    item.status,
+    item.snippet,
+  ]
 }

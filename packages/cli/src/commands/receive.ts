@@ -9,35 +9,29 @@ import { ApiError } from '../errors.js'
 import { formatJson } from '../format/json.js'
 import { toPrintable } from '../format/printable.js'
 import type { CliOutput } from '../output.js'
+import { createClient } from './connection-options.js'
 import {
-  addConnectionOptions,
-  createClient,
-  type ConnectionOptions,
-} from './connection-options.js'
-import { example } from './help-text.js'
+  registerMessageKindCommands,
+  type KindHelp,
+  type MessageCommandOptions,
+} from './message-kind-commands.js'
 import {
-  addMessageOptions,
-  requireTimestampWithKey,
   idempotencyHeaders,
   messageFields,
-  messageKinds,
   type MessageKind,
-  type MessageOptions,
 } from './message-options.js'
 
 /** The options of `parley receive <kind>`, as commander parses them. */
-interface ReceiveOptions extends ConnectionOptions, MessageOptions {
+interface ReceiveOptions extends MessageCommandOptions {
   providerId?: string
 }
 
 /** What sets one kind of inbound webhook apart from the others. */
-interface ReceiveSpec {
-  description: string
+interface ReceiveSpec extends KindHelp {
   family: WebhookRequest['family']
   route: string
   /** The body field that carries the provider's id for the message. */
   providerIdField: 'messaging_provider_id' | 'xillio_id'
-  example: string
 }
 
 const specs: Record<MessageKind, ReceiveSpec> = {
@@ -83,33 +77,27 @@ export function registerReceiveCommand(
   program: Command,
   output: CliOutput,
 ): void {
-  const receive = program
-    .command('receive')
-    .description('post a test inbound webhook, as a provider would')
-    .addHelpText('after', example(specs.sms.example))
-
-  for (const kind of messageKinds) addReceiveKind(receive, kind, output)
+  registerMessageKindCommands<ReceiveOptions>(
+    program,
+    {
+      name: 'receive',
+      description: 'post a test inbound webhook, as a provider would',
+      kinds: specs,
+      helpAfter: HELP_AFTER,
+      addOptions: addProviderIdOption,
+      run: receiveMessage,
+    },
+    output,
+  )
 }
 
-function addReceiveKind(
-  receive: Command,
-  kind: MessageKind,
-  output: CliOutput,
-): void {
-  const spec = specs[kind]
-  const command = receive.command(kind).description(spec.description)
-  addMessageOptions(command, kind).option(
+function addProviderIdOption(command: Command): void {
+  command.option(
     '--provider-id <id>',
     "the provider's id for the message; the server ignores a second post " +
       'with the same one (default: test-<random uuid>, or one made from ' +
       '--idempotency-key)',
   )
-  addConnectionOptions(command)
-    .addHelpText('after', HELP_AFTER + example(spec.example))
-    .action((options: ReceiveOptions, command: Command) => {
-      requireTimestampWithKey(options, command)
-      return receiveMessage(kind, options, output)
-    })
 }
 
 async function receiveMessage(

@@ -5,30 +5,24 @@ import type { AcceptedBody } from '../api/types.js'
 import { formatJson } from '../format/json.js'
 import { toPrintable } from '../format/printable.js'
 import type { CliOutput } from '../output.js'
+import { createClient } from './connection-options.js'
 import {
-  addConnectionOptions,
-  createClient,
-  type ConnectionOptions,
-} from './connection-options.js'
-import { example } from './help-text.js'
+  registerMessageKindCommands,
+  type KindHelp,
+  type MessageCommandOptions,
+} from './message-kind-commands.js'
 import {
-  addMessageOptions,
-  requireTimestampWithKey,
   idempotencyHeaders,
   messageFields,
-  messageKinds,
   type MessageKind,
-  type MessageOptions,
 } from './message-options.js'
 
 /** The options of `parley send <kind>`, as commander parses them. */
-interface SendOptions extends ConnectionOptions, MessageOptions {}
+interface SendOptions extends MessageCommandOptions {}
 
 /** What sets one kind of send apart from the others. */
-interface SendSpec {
-  description: string
+interface SendSpec extends KindHelp {
   route: string
-  example: string
 }
 
 const specs: Record<MessageKind, SendSpec> = {
@@ -57,28 +51,16 @@ const specs: Record<MessageKind, SendSpec> = {
 
 /** Registers `parley send sms|mms|email` on the program. */
 export function registerSendCommand(program: Command, output: CliOutput): void {
-  const send = program
-    .command('send')
-    .description('send an SMS, MMS or email through the server')
-    .addHelpText('after', example(specs.sms.example))
-
-  for (const kind of messageKinds) addSendKind(send, kind, output)
-}
-
-function addSendKind(
-  send: Command,
-  kind: MessageKind,
-  output: CliOutput,
-): void {
-  const spec = specs[kind]
-  const command = send.command(kind).description(spec.description)
-  addMessageOptions(command, kind)
-  addConnectionOptions(command)
-    .addHelpText('after', example(spec.example))
-    .action((options: SendOptions, command: Command) => {
-      requireTimestampWithKey(options, command)
-      return sendMessage(kind, options, output)
-    })
+  registerMessageKindCommands<SendOptions>(
+    program,
+    {
+      name: 'send',
+      description: 'send an SMS, MMS or email through the server',
+      kinds: specs,
+      run: sendMessage,
+    },
+    output,
+  )
 }
 
 async function sendMessage(
