@@ -85,6 +85,29 @@ describe('awaitServer', () => {
     expect(progress.doneAtMs).toBe(progress.drainedAtMs)
   })
 
+  it('reads the statuses once more when the queues drain, so none is left unread after a busy round', async () => {
+    // Pending at the first two gauge reads (the API is read once, then not
+    // for two seconds while busy), drained at the third: the statuses have
+    // all moved on by then and must be read, not reported unread.
+    let metricsReads = 0
+    server.answerWith((request) => {
+      if (request.url.startsWith('/metrics')) {
+        metricsReads += 1
+        return { status: 200, body: gauges(metricsReads < 3 ? 4 : 0) }
+      }
+      const status = metricsReads < 3 ? 'queued' : 'failed'
+      return { status: 200, body: { status } }
+    })
+
+    const progress = await waitFor(new ApiClient({ url: server.url }), sends(4))
+
+    expect(progress.complete).toBe(true)
+    expect(progress.allRead).toBe(true)
+    expect(Object.fromEntries(progress.dispatchStatuses)).toEqual({
+      failed: 4,
+    })
+  })
+
   it('reads every status when the server has no queue gauges', async () => {
     server.answerWith((request) =>
       request.url.startsWith('/metrics')

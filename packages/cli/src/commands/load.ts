@@ -131,7 +131,7 @@ async function load(options: LoadOptions, output: CliOutput): Promise<void> {
       tally,
       progress,
       metricsBefore,
-      metricsAfter: await metricsAfterRun(client, metricsBefore, progress),
+      metricsAfter: await metricsAfterRun(run, metricsBefore, progress),
     })
     output.out(
       options.json
@@ -237,27 +237,52 @@ async function readMetrics(
 
 // The server's workers count a job once its commit is durable, which can
 // be a moment after the queues read empty. So once the wait saw everything
-// handled, the counters get up to two seconds to account for it; after
-// that (or with no wait) they are reported as read.
+// handled, the counters are read again until they account for it, for up
+// to 2 s, and no longer than 0.5 s without moving (another instance did
+// the rest, say); they are reported as read without the wait, after
+// Ctrl-C, and from a server whose /metrics has no such counters.
+const COUNTERS_WAIT_MS = 2000
+const COUNTERS_STILL_MS = 500
+const SETTLING = [
+  'dispatch_success',
+  'dispatch_dead_letter',
+  'worker_processed',
+  'worker_dead_letter',
+]
+
 async function metricsAfterRun(
-  client: ApiClient,
+  run: LoadRun,
   before: MetricsBody | undefined,
   progress: ServerProgress | undefined,
 ): Promise<MetricsBody | undefined> {
-  const deadline = performance.now() + 2000
+  const started = run.now()
+  let movedAt = started
+  let counted: number | undefined
   for (;;) {
-    const after = await readMetrics(client)
+    const after = await readMetrics(run.client)
     if (
       after === undefined ||
       before === undefined ||
       progress === undefined ||
       !progress.complete ||
-      countersCaughtUp(before, after, progress) ||
-      performance.now() >= deadline
+      run.stop.stopped ||
+      !SETTLING.some((field) => field in after) ||
+      countersCaughtUp(before, after, progress)
     ) {
       return after
     }
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    const now = SETTLING.reduce((sum, field) => sum + (after[field] ?? 0), 0)
+    if (now !== counted) {
+      counted = now
+      movedAt = run.now()
+    }
+    if (
+      run.now() - movedAt >= COUNTERS_STILL_MS ||
+      run.now() - started >= COUNTERS_WAIT_MS
+    ) {
+      return after
+    }
+    await run.stop.sleep(20)
   }
 }
 

@@ -103,13 +103,21 @@ async function pollRounds(
   const context: ReadContext = {
     ...options,
     nextApiReadMs: -Infinity,
+    throttledUntilMs: -Infinity,
     refused: false,
   }
   for (;;) {
     const drained = await readQueuesDrained(options)
+    // The statuses are final once the queues drained: read them then,
+    // busy interval or not (a Retry-After still holds), so that they are
+    // reported, not left unread.
+    const justDrained = drained === true && progress.drainedAtMs === undefined
     if (drained === true) progress.drainedAtMs ??= options.now()
     if (drained === false) progress.drainedAtMs = undefined
-    if (options.now() >= context.nextApiReadMs) {
+    const readNow = justDrained
+      ? options.now() >= context.throttledUntilMs
+      : options.now() >= context.nextApiReadMs
+    if (readNow) {
       context.nextApiReadMs =
         options.now() + (drained === false ? busyApiIntervalMs : 0)
       context.refused = false
@@ -199,6 +207,8 @@ interface ReadContext extends AwaitServerOptions {
    * Retry-After, and the round's reads stop; the gauges are still read.
    */
   nextApiReadMs: number
+  /** The clock time a 429's or 503's Retry-After allows reads again. */
+  throttledUntilMs: number
   /** Set when a read of this round was refused: the round reads no more. */
   refused: boolean
 }
@@ -310,9 +320,10 @@ async function poll(
     if (response.status === 429) progress.pollsThrottled += 1
     options.refused = true
     const seconds = retryAfterSeconds(response.headers) ?? 1
+    options.throttledUntilMs = options.now() + seconds * 1000
     options.nextApiReadMs = Math.max(
       options.nextApiReadMs,
-      options.now() + seconds * 1000,
+      options.throttledUntilMs,
     )
     return throttled
   }
