@@ -219,9 +219,12 @@ describe('status callbacks over HTTP', () => {
       'delivered',
       null,
       { event: 'teleported', sg_message_id: sgId },
+      // No X-Message-Id before the first dot: nothing to match, ever.
+      { event: 'delivered', sg_message_id: '.' },
+      { event: 'bounce', sg_message_id: '.filter0003.1.0' },
     ])
 
-    expect(response.body).toEqual(counts({ ignored: 7 }))
+    expect(response.body).toEqual(counts({ ignored: 9 }))
     expect(await status(id)).toBe('sent')
     expect((await sendGridEvents([])).body).toEqual(counts({}))
   })
@@ -294,6 +297,24 @@ describe('status callbacks over HTTP', () => {
       'MessageSid',
       'MessageStatus',
     ])
+  })
+
+  it('says what is wrong with a Twilio report field that is there but unusable', async () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ MessageSid: 'S'.repeat(256) }, 'must be at most 255 characters'],
+      [
+        { MessageSid: 'SM\u0000x' },
+        'must not contain NUL or unpaired surrogate characters',
+      ],
+    ]
+    for (const [fields, message] of cases) {
+      const response = await post(server.url, '/api/webhooks/sms/status', {
+        MessageStatus: 'delivered',
+        ...fields,
+      })
+      expectError(response, 400, 'validation_failed')
+      expect(response.body.details).toEqual([{ field: 'MessageSid', message }])
+    }
   })
 
   it('answers 400 when the SendGrid body is not an array of events', async () => {

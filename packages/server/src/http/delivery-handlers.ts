@@ -24,10 +24,8 @@ export async function smsStatus(
   const sid = fields.MessageSid
   const reported = fields.MessageStatus
   const problems = [
-    ...(isText(sid) ? [] : [{ field: 'MessageSid', message: 'is required' }]),
-    ...(isText(reported)
-      ? []
-      : [{ field: 'MessageStatus', message: 'is required' }]),
+    ...fieldProblem('MessageSid', sid),
+    ...fieldProblem('MessageStatus', reported),
   ]
   if (problems.length > 0 || !isText(sid) || !isText(reported)) {
     throw new HttpError(
@@ -96,13 +94,12 @@ function toEmailUpdate(event: unknown): DeliveryStatusUpdate | undefined {
   if (!isText(fields.sg_message_id) || !isText(fields.event)) return undefined
   const status = fromSendGridEvent(fields.event)
   if (!status) return undefined
+  // The X-Message-Id part, before the first dot: without one ('.x') the
+  // event matches no message and is ignored, not kept for later.
+  const providerMessageId = sendGridMessageId(fields.sg_message_id)
+  if (!isText(providerMessageId)) return undefined
   const reason = isText(fields.reason) ? fields.reason : null
-  return {
-    family: 'email',
-    providerMessageId: sendGridMessageId(fields.sg_message_id),
-    status,
-    error: reason,
-  }
+  return { family: 'email', providerMessageId, status, error: reason }
 }
 
 function statusResult(counts: Record<string, number>): HandlerResult {
@@ -171,11 +168,28 @@ function asRecord(value: unknown): Record<string, unknown> {
 
 // A provider id or status: non-empty, at most 255 characters, and storable
 // on every backend (no NUL, which Postgres refuses; no lone surrogate).
+const MAX_FIELD_LENGTH = 255
+
 function isText(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    value.trim() !== '' &&
-    value.length <= 255 &&
-    isStorableText(value)
-  )
+  return textProblem(value) === undefined
+}
+
+// What is wrong with a required text field of a callback, if anything.
+function textProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return 'is required'
+  if (value.length > MAX_FIELD_LENGTH) {
+    return `must be at most ${MAX_FIELD_LENGTH} characters`
+  }
+  if (!isStorableText(value)) {
+    return 'must not contain NUL or unpaired surrogate characters'
+  }
+  return undefined
+}
+
+function fieldProblem(
+  field: string,
+  value: unknown,
+): { field: string; message: string }[] {
+  const message = textProblem(value)
+  return message === undefined ? [] : [{ field, message }]
 }
