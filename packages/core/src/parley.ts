@@ -462,7 +462,12 @@ class ParleyInstance implements Parley {
       async (trx) => {
         const out: DeliveryReportResult[] = []
         for (const index of reportOrder(updates)) {
-          out[index] = await applyDeliveryReport(trx, updates[index]!, now)
+          out[index] = await applyDeliveryReport(
+            trx,
+            this.db.dialect,
+            updates[index]!,
+            now,
+          )
         }
         return out
       },

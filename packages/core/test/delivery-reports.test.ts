@@ -226,6 +226,39 @@ describe(`delivery reports on ${DIALECT_LABEL}`, () => {
     expect(await statusOf(id)).toBe('delivered')
   })
 
+  // A report that finds no message yet is kept as pending, and the send
+  // that stores the provider id takes what is pending. When the two run at
+  // once on two instances of one Postgres, each sees the other's rows only
+  // once committed: a report kept while the id was being stored must still
+  // be applied, never stranded.
+  it('applies a report that races the send storing its provider id, on another instance', async () => {
+    await setup()
+    const other = await createParley({
+      db: h.db,
+      providers: [createMockProvider({ family: 'sms', seed: 1 })],
+      config: BULK_LIMITS,
+      migrate: false,
+    })
+    const ids: string[] = []
+    for (let i = 0; i < 120; i += 1) {
+      const { id } = await h.parley.send(smsRequest({ body: `race ${i}` }))
+      ids.push(id)
+      // The dispatch and the report start together, the report a little
+      // later each time, so that some land inside the send's transaction.
+      await Promise.all([
+        round(),
+        (async () => {
+          for (let turn = 0; turn < i % 12; turn += 1) {
+            await new Promise<void>((resolve) => setImmediate(resolve))
+          }
+          await other.reportDelivery([sms(`mock-sms-${id}-1`, 'delivered')])
+        })(),
+      ])
+    }
+    const statuses = await Promise.all(ids.map((id) => statusOf(id)))
+    expect(statuses.filter((status) => status !== 'delivered')).toEqual([])
+  })
+
   // Two instances on one database report the same messages at once, in
   // opposite orders and with different terminal statuses (as two
   // providers' retries may). Each message must end in one terminal status

@@ -14,7 +14,7 @@ import type {
   ProviderHealthBoard,
 } from '../routing/provider-health.js'
 import type { ProviderRegistry } from '../routing/provider-registry.js'
-import { applyPendingReports } from '../store/delivery.js'
+import { applyPendingReports, lockProviderId } from '../store/delivery.js'
 import type { GroupCommitter } from '../store/group-commit.js'
 import { PreparedStatement } from '../store/prepared.js'
 import {
@@ -370,7 +370,12 @@ export class DispatchWorker {
     provider: Provider,
     providerMessageId: string,
   ): Promise<void> {
+    const { family } = job
+    // Ordered with the reports of this id (see lockProviderId); a batch
+    // takes these locks in the order of the keys, as reports do.
+    const lockKey = `delivery\u0000${family}\u0000${providerMessageId}`
     const kept = await this.deps.committer.submit(async (trx) => {
+      await lockProviderId(trx, this.deps.db.dialect, family, providerMessageId)
       const ok = await completeRow(trx, settlement)
       if (ok) {
         await setSentStatement.execute(trx, {
@@ -389,7 +394,7 @@ export class DispatchWorker {
         )
       }
       return ok
-    })
+    }, lockKey)
     this.logSettled(job, settlement.attempts, kept, 'sent', {
       provider: provider.name,
     })

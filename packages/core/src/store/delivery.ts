@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import {
   advanceStatus,
   type DeliveryStatus,
@@ -7,7 +7,7 @@ import {
 } from '../messages/delivery-status.js'
 import type { ChannelFamily, MessageStatus } from '../messages/types.js'
 import { PreparedStatement } from './prepared.js'
-import { type ParleySchema, readId } from './schema.js'
+import { type DialectName, type ParleySchema, readId } from './schema.js'
 
 /** What became of one delivery report. */
 export type DeliveryReportResult =
@@ -34,9 +34,11 @@ const CHANNELS: Readonly<Record<ChannelFamily, readonly string[]>> = {
  */
 export async function applyDeliveryReport(
   trx: Kysely<ParleySchema>,
+  dialect: DialectName,
   update: DeliveryStatusUpdate,
   now: string,
 ): Promise<DeliveryReportResult> {
+  await lockProviderId(trx, dialect, update.family, update.providerMessageId)
   for (;;) {
     const message = await trx
       .selectFrom('messages')
@@ -65,6 +67,28 @@ export async function applyDeliveryReport(
       return { kind: 'applied', messageId, status: next }
     }
   }
+}
+
+/**
+ * Orders, on Postgres, the transactions that match a provider id with its
+ * message: a report that finds no message keeps itself as pending, and the
+ * dispatcher that stores the id takes the pending reports. Each sees the
+ * other's rows only once committed, so without an order between them a
+ * report kept while the id was being stored would never be taken. A
+ * transaction-scoped advisory lock on the family and the id orders them;
+ * take it before either reads. SQLite runs one transaction at a time.
+ */
+export async function lockProviderId(
+  trx: Kysely<ParleySchema>,
+  dialect: DialectName,
+  family: ChannelFamily,
+  providerMessageId: string,
+): Promise<void> {
+  if (dialect !== 'postgres') return
+  const key = `${family}:${providerMessageId}`
+  await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(
+    trx,
+  )
 }
 
 /**
