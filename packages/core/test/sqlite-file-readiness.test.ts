@@ -134,6 +134,33 @@ describe('readiness on a SQLite file', () => {
     await expect(parley.send(smsRequest())).rejects.toThrow(REFUSED)
   })
 
+  it.each([
+    ['removed', (file: string) => rmSync(file)],
+    [
+      'replaced',
+      (file: string) => {
+        renameSync(file, `${file}.old`)
+        writeFileSync(file, '')
+      },
+    ],
+  ])(
+    'answers no write committed after the file was %s as stored, even before the next check is due',
+    async (_, damage) => {
+      const { parley, file } = await parleyOnFile()
+      await parley.send(smsRequest())
+
+      damage(file)
+
+      // The clock has not moved: only the check after the commit sees it.
+      const first = await parley.send(smsRequest()).catch((e: unknown) => e)
+      expect(first).toBeInstanceOf(UnavailableError)
+      expect((first as Error).message).toMatch(/may or may not survive/)
+      expect(first).toMatchObject({ lasting: false })
+      await expect(parley.send(smsRequest())).rejects.toThrow(REFUSED)
+      expect((await parley.readiness()).ready).toBe(false)
+    },
+  )
+
   it('is not ready, and refuses sends, once the file that held a header was emptied', async () => {
     const { parley, db, file, clock } = await parleyOnFile()
     await parley.send(smsRequest())

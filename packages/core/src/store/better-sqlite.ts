@@ -10,7 +10,7 @@ import {
   sessionPragmas,
   sqliteSession,
 } from './sqlite-session.js'
-import { type Fsync, WalSync } from './wal-sync.js'
+import { DurabilityError, type Fsync, WalSync } from './wal-sync.js'
 
 /**
  * `openSqlite`, with the fsync of the WAL replaceable (tests).
@@ -59,31 +59,58 @@ export function openBetterSqlite(
   // at shutdown (a lost release lets the lease expire, and the work is
   // claimed again). Either is synced by the next durable commit anyway:
   // an fsync covers everything written to the WAL before it.
+  // A commit into a database file removed, replaced or emptied meanwhile
+  // is gone at the next start: the file is checked after every commit
+  // that changed rows, before its writes are answered (one stat and a
+  // 16-byte read), and once that failed nothing is written again until
+  // the process restarts, as after a failed sync.
+  let fileFailure: Error | undefined
+  const checkCommitted = (): void => {
+    if (file === undefined) return
+    try {
+      file.check()
+    } catch (error) {
+      fileFailure ??= error as Error
+      throw new DurabilityError(
+        `the write was committed, but ${fileFailure.message}, so it may not survive a restart`,
+        true,
+        { cause: error },
+      )
+    }
+  }
+
   return {
     dialect: 'sqlite',
     kysely,
-    writeTransaction: walSync
-      ? async (work) => {
-          // Nothing more is committed once a sync failed (see WalSync).
-          walSync.assertWritable()
-          const before = changeCount()
-          const result = await immediateTransaction(kysely, work)
-          // A transaction that changed no row (a worker's poll that found
-          // nothing to claim) appended nothing to the WAL: no sync, so an
-          // idle server does not sync its disk at every poll. Rows changed
-          // meanwhile by anything else only make the count differ: the
-          // sync then runs, needed or not.
-          const after = changeCount()
-          if (before === undefined || after === undefined || after !== before) {
-            await walSync.afterCommit()
-          }
-          return result
-        }
-      : (work) => immediateTransaction(kysely, work),
+    writeTransaction: async (work) => {
+      // Nothing more is committed once a sync or a file check failed.
+      walSync?.assertWritable()
+      if (fileFailure) {
+        throw new DurabilityError(
+          `the write was refused: ${fileFailure.message}`,
+          false,
+          { cause: fileFailure },
+        )
+      }
+      const before = changeCount()
+      const result = await immediateTransaction(kysely, work)
+      // A transaction that changed no row (a worker's poll that found
+      // nothing to claim) appended nothing to the WAL: no sync and no
+      // check, so an idle server does not sync its disk at every poll.
+      // Rows changed meanwhile by anything else only make the count
+      // differ: the sync then runs, needed or not.
+      const after = changeCount()
+      if (before === undefined || after === undefined || after !== before) {
+        await walSync?.afterCommit()
+        checkCommitted()
+      }
+      return result
+    },
     checkFile:
       file &&
       (() => {
         walSync?.check()
+        if (fileFailure) throw fileFailure
         file.check()
         walSync?.checkLinked()
       }),
