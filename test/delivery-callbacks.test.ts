@@ -300,8 +300,10 @@ describe('status callbacks over HTTP', () => {
   })
 
   it('says what is wrong with a Twilio report field that is there but unusable', async () => {
-    const cases: Array<[Record<string, string>, string]> = [
+    const cases: Array<[Record<string, unknown>, string]> = [
       [{ MessageSid: 'S'.repeat(256) }, 'must be at most 255 characters'],
+      [{ MessageSid: 42 }, 'must be a string'],
+      [{ MessageSid: ['SM1'] }, 'must be a string'],
       [
         { MessageSid: 'SM\u0000x' },
         'must not contain NUL or unpaired surrogate characters',

@@ -86,6 +86,11 @@ async function exercise(
     (await post(server.url, '/api/messages/email', email, auth)).status,
   ).toBe(202)
 
+  // A path of 8 KB, which anyone may send: its line stays short.
+  expect(
+    (await get(server.url, `/api/messages/${'b'.repeat(8000)}`)).status,
+  ).toBe(401)
+
   // Refused and malformed requests carry the same kinds of data.
   const refused = await Promise.all([
     post(server.url, '/api/messages/sms', sms, {
@@ -241,6 +246,8 @@ describe.each(['info', 'debug'] as const)('logs at LOG_LEVEL=%s', (level) => {
     const text = run.output.split('\n').filter((line) => line.trim() !== '')
     expect(text.length).toBeGreaterThan(20)
     for (const line of text) {
+      // A full pipe takes lines of up to 4 KiB whole (see the log sink).
+      expect(Buffer.byteLength(line)).toBeLessThan(4096)
       const parsed = JSON.parse(line) as Record<string, unknown>
       expect(parsed.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
       expect(['debug', 'info', 'warn', 'error']).toContain(parsed.level)

@@ -12,7 +12,7 @@ import {
 import { openPostgres } from '@parley/core/postgres'
 import { openSqlite } from '@parley/core/sqlite'
 import { ConfigError, type ServerConfig } from './config.js'
-import { createApp } from './http/app.js'
+import { createApp, loggedPath } from './http/app.js'
 import { requestIdOf, sendJson } from './http/respond.js'
 import type { Edge } from './http/edge.js'
 import { installCheckContinue } from './http/expect-continue.js'
@@ -189,7 +189,7 @@ function answerUnparsedRequests(server: Server, logger: Logger): void {
     logger.info('http.request', {
       request_id: requestId,
       method: request.method,
-      path: (request.url ?? '/').split('?')[0],
+      path: loggedPath(request.url),
       status: 417,
       code: 'expectation_failed',
       body_bytes: 0,

@@ -395,6 +395,20 @@ function errorAnswer(
   return { status: STATUS_OF[code], code, message, headers, details }
 }
 
+// Paths longer than this are cut in the log (with a note of how much):
+// anyone can send one, and a line past 4 KiB may be cut in half when the
+// log's reader stalls (see the log sink).
+const MAX_LOGGED_PATH = 1024
+
+/** The path of a request target as logged: no query, at most 1 KiB. */
+export function loggedPath(target = '/'): string {
+  const query = target.indexOf('?')
+  const path = query === -1 ? target : target.slice(0, query)
+  if (path.length <= MAX_LOGGED_PATH) return path
+  const more = path.length - MAX_LOGGED_PATH
+  return `${path.slice(0, MAX_LOGGED_PATH)}...(${more} more characters)`
+}
+
 // Never the query, headers or body: the body only as its length.
 function logRequest(
   logger: Logger,
@@ -403,13 +417,10 @@ function logRequest(
   state: RequestState,
   started: number,
 ): void {
-  const target = request.url ?? '/'
-  const query = target.indexOf('?')
-  const path = query === -1 ? target : target.slice(0, query)
   logger.info('http.request', {
     request_id: state.requestId,
     method: request.method,
-    path,
+    path: loggedPath(request.url),
     status: response.statusCode,
     code: state.errorCode,
     body_bytes: state.bodyBytes,

@@ -176,7 +176,9 @@ function isText(value: unknown): value is string {
 
 // What is wrong with a required text field of a callback, if anything.
 function textProblem(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.trim() === '') return 'is required'
+  if (value === undefined || value === null) return 'is required'
+  if (typeof value !== 'string') return 'must be a string'
+  if (value.trim() === '') return 'is required'
   if (value.length > MAX_FIELD_LENGTH) {
     return `must be at most ${MAX_FIELD_LENGTH} characters`
   }
