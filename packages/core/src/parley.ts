@@ -59,6 +59,7 @@ import {
 } from './store/delivery.js'
 import { GroupCommitter } from './store/group-commit.js'
 import { DurabilityError } from './store/wal-sync.js'
+import { isStorageFault } from './store/sqlite-file.js'
 import { PreparedStatement } from './store/prepared.js'
 import {
   claimIdempotencyKey,
@@ -342,10 +343,12 @@ class ParleyInstance implements Parley {
   private fileProblemLogged: string | undefined
   // When the database file was last checked before a write, and what was
   // wrong with it then.
-  private fileCheck: { at: number; problem: string | undefined } = {
-    at: -Infinity,
-    problem: undefined,
-  }
+  private fileCheck: {
+    at: number
+    problem: string | undefined
+    // The problem is a StorageFault: writes are refused while it lasts.
+    lasting: boolean
+  } = { at: -Infinity, problem: undefined, lasting: false }
   // The readiness check under way, which concurrent probes share.
   private readinessCheck: Promise<ReadinessReport> | undefined
 
@@ -763,7 +766,9 @@ class ParleyInstance implements Parley {
         // Kept in this.fileCheck.
       }
     }
-    if (this.fileCheck.problem !== undefined) {
+    // A check that could not look (not a StorageFault) refuses nothing:
+    // readiness reports it, and SQLite fails writes it cannot make.
+    if (this.fileCheck.problem !== undefined && this.fileCheck.lasting) {
       throw new UnavailableError(REFUSES_WRITES, { lasting: true })
     }
   }
@@ -775,11 +780,11 @@ class ParleyInstance implements Parley {
     const at = this.clock.now()
     try {
       this.db.checkFile?.()
-      this.fileCheck = { at, problem: undefined }
+      this.fileCheck = { at, problem: undefined, lasting: false }
       this.fileProblemLogged = undefined
     } catch (error) {
       const problem = errorMessage(error)
-      this.fileCheck = { at, problem }
+      this.fileCheck = { at, problem, lasting: isStorageFault(error) }
       if (problem !== this.fileProblemLogged) {
         this.fileProblemLogged = problem
         this.logger.error('store.file_check_failed', { error: problem })

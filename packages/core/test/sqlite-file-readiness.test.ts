@@ -26,6 +26,7 @@ import {
   UnavailableError,
 } from '@parley/core'
 import { openSqlite } from '@parley/core/sqlite'
+import { openBetterSqlite } from '../src/store/better-sqlite.js'
 import { ManualClock, smsRequest } from './support.js'
 
 const cleanups: Array<() => Promise<void>> = []
@@ -160,6 +161,50 @@ describe('readiness on a SQLite file', () => {
       expect((await parley.readiness()).ready).toBe(false)
     },
   )
+
+  it('takes writes through a check that could not look (a stat refused for a moment), reporting not ready only while it lasts', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'parley-file-'))
+    const file = join(folder, 'parley.db')
+    let refuse = false
+    const stat = (path: string) => {
+      if (refuse) {
+        throw Object.assign(
+          new Error(`EACCES: permission denied, stat '${path}'`),
+          {
+            code: 'EACCES',
+          },
+        )
+      }
+      return statSync(path)
+    }
+    const db = openBetterSqlite({ filename: file }, { stat })
+    const clock = new ManualClock()
+    const parley = await createParley({
+      db,
+      providers: [createMockProvider({ family: 'sms' })],
+      clock,
+    })
+    cleanups.push(async () => {
+      await db.close()
+      rmSync(folder, { recursive: true, force: true })
+    })
+    await parley.send(smsRequest())
+
+    refuse = true
+    // After the commit, and at the check before the write.
+    await parley.send(smsRequest())
+    clock.advance(1000)
+    await parley.send(smsRequest())
+    const report = await parley.readiness()
+    expect(report.ready).toBe(false)
+    expect(report.reason).toMatch(/EACCES/)
+
+    refuse = false
+    expect(await parley.readiness()).toEqual({ ready: true })
+    clock.advance(1000)
+    await parley.send(smsRequest())
+    expect((await parley.messages.get('4')).status).toBe('queued')
+  })
 
   it('is not ready, and refuses sends, once the file that held a header was emptied', async () => {
     const { parley, db, file, clock } = await parleyOnFile()

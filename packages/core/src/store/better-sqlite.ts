@@ -1,10 +1,10 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, type Stats } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { Kysely, type SqliteDatabase, SqliteDialect } from 'kysely'
 import type { SqliteOptions } from '../sqlite.js'
 import type { ParleyDatabase, ParleySchema } from './schema.js'
-import { fileCheck } from './sqlite-file.js'
+import { fileCheck, isStorageFault } from './sqlite-file.js'
 import {
   immediateTransaction,
   sessionPragmas,
@@ -13,11 +13,12 @@ import {
 import { DurabilityError, type Fsync, WalSync } from './wal-sync.js'
 
 /**
- * `openSqlite`, with the fsync of the WAL replaceable (tests).
+ * `openSqlite`, with the fsync of the WAL and the stat of the file check
+ * replaceable (tests).
  */
 export function openBetterSqlite(
   options: SqliteOptions,
-  seams: { fsync?: Fsync } = {},
+  seams: { fsync?: Fsync; stat?: (path: string) => Stats } = {},
 ): ParleyDatabase {
   const session = sqliteSession('openSqlite', options)
   const { filename } = options
@@ -51,7 +52,7 @@ export function openBetterSqlite(
   const kysely = new Kysely<ParleySchema>({
     dialect: new SqliteDialect({ database: withStatementCache(database) }),
   })
-  const file = fileCheck(filename)
+  const file = fileCheck(filename, seams.stat)
   // Only writeTransaction waits for the sync; migrations and every write
   // of the API and the workers go through it. The few writes made straight
   // on `kysely` need no durability of their own: retention's deletes (a
@@ -62,14 +63,18 @@ export function openBetterSqlite(
   // A commit into a database file removed, replaced or emptied meanwhile
   // is gone at the next start: the file is checked after every commit
   // that changed rows, before its writes are answered (one stat and a
-  // 16-byte read), and once that failed nothing is written again until
-  // the process restarts, as after a failed sync.
+  // 16-byte read), and once it is found so, nothing is written again
+  // until the process restarts, as after a failed sync. A check that
+  // could not look (a stat refused for a moment) says nothing of the
+  // commit, which SQLite made: the write stands, and readiness reports
+  // the trouble while it lasts.
   let fileFailure: Error | undefined
   const checkCommitted = (): void => {
     if (file === undefined) return
     try {
       file.check()
     } catch (error) {
+      if (!isStorageFault(error)) return
       fileFailure ??= error as Error
       throw new DurabilityError(
         `the write was committed, but ${fileFailure.message}, so it may not survive a restart`,

@@ -4,9 +4,30 @@ import type { Stats } from 'node:fs'
 // The first 16 bytes of every SQLite database file.
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1')
 
+/**
+ * Storage that lost commits or may lose the next ones for good: the
+ * database file removed, replaced, emptied or damaged, or its WAL removed
+ * or not synced. Every later write is refused until the process restarts.
+ * Any other error of a check (a stat refused for a moment, say) only says
+ * that the check could not run.
+ */
+export class StorageFault extends Error {
+  override readonly name = 'StorageFault'
+  /** Always true: see UnavailableError.lasting. */
+  readonly lasting = true
+}
+
+/** True for a {@link StorageFault}, whichever copy of the package made it. */
+export function isStorageFault(error: unknown): boolean {
+  return (error as { lasting?: unknown } | null)?.lasting === true
+}
+
 /** What `fileCheck` gives: the check, and its release once the database closed. */
 export interface FileCheck {
-  /** Throws when the file was removed, replaced or lost its header. */
+  /**
+   * Throws a {@link StorageFault} when the file was removed, replaced,
+   * emptied or lost its header; another error when it could not look.
+   */
   readonly check: () => void
   /** Call after the database's own connection has closed. */
   readonly close: () => void
@@ -25,7 +46,10 @@ export interface FileCheck {
  * holds on it, SQLite's included, so none is closed while a connection
  * may hold one. Checks of one file in one process share the descriptor.
  */
-export function fileCheck(filename: string): FileCheck | undefined {
+export function fileCheck(
+  filename: string,
+  stat: (path: string) => Stats = statSync,
+): FileCheck | undefined {
   if (filename === ':memory:' || filename === '') return undefined
   const reader = openReader(filename)
   const opened = reader.stats
@@ -35,21 +59,21 @@ export function fileCheck(filename: string): FileCheck | undefined {
   let closed = false
   return {
     check: () => {
-      const now = statOrUndefined(filename)
+      const now = statOrUndefined(filename, stat)
       if (now === undefined) {
-        throw new Error(`the database file ${filename} is gone`)
+        throw new StorageFault(`the database file ${filename} is gone`)
       }
       if (now.dev !== opened.dev || now.ino !== opened.ino) {
-        throw new Error(`the database file ${filename} was replaced`)
+        throw new StorageFault(`the database file ${filename} was replaced`)
       }
       if (now.size === 0) {
         if (hadHeader) {
-          throw new Error(`the database file ${filename} was emptied`)
+          throw new StorageFault(`the database file ${filename} was emptied`)
         }
         return
       }
       if (!readHeader(reader.fd).equals(SQLITE_HEADER)) {
-        throw new Error(
+        throw new StorageFault(
           `the database file ${filename} is damaged (no SQLite header)`,
         )
       }
@@ -96,9 +120,12 @@ function releaseReader(reader: Reader): void {
   closeSync(reader.fd)
 }
 
-function statOrUndefined(filename: string): Stats | undefined {
+function statOrUndefined(
+  filename: string,
+  stat: (path: string) => Stats,
+): Stats | undefined {
   try {
-    return statSync(filename)
+    return stat(filename)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error

@@ -7,6 +7,7 @@ import {
   realpathSync,
 } from 'node:fs'
 import { dirname } from 'node:path'
+import { StorageFault } from './sqlite-file.js'
 
 /** Flushes one open file to stable storage, on libuv's thread pool. */
 export type Fsync = (fd: number) => Promise<void>
@@ -183,7 +184,7 @@ export class WalSync {
       fd = this.open()
       await this.fsyncFile(fd)
     } catch (error) {
-      this.failure ??= new Error(
+      this.failure ??= new StorageFault(
         `fsync of the SQLite WAL ${this.walFile ?? `${this.databaseFile}-wal`} failed, so the commits since the last good sync may not survive a power cut; writes are refused until the process restarts: ${errorText(error)}`,
         { cause: error },
       )
@@ -202,7 +203,7 @@ export class WalSync {
   }
 
   private removedError(): Error {
-    return new Error(
+    return new StorageFault(
       `the SQLite WAL ${this.walFile} was removed while the database was open, so commits since may not survive a restart; writes are refused until the process restarts`,
     )
   }
