@@ -14,7 +14,7 @@ import type {
   ProviderHealthBoard,
 } from '../routing/provider-health.js'
 import type { ProviderRegistry } from '../routing/provider-registry.js'
-import { applyPendingReports, lockProviderId } from '../store/delivery.js'
+import { applyPendingReports, providerLockKey } from '../store/delivery.js'
 import type { GroupCommitter } from '../store/group-commit.js'
 import { PreparedStatement } from '../store/prepared.js'
 import {
@@ -375,14 +375,14 @@ export class DispatchWorker {
     // takes these locks in the order of the keys, as reports do.
     const lockKey = `delivery\u0000${family}\u0000${providerMessageId}`
     const kept = await this.deps.committer.submit(async (trx) => {
-      await lockProviderId(trx, this.deps.db.dialect, family, providerMessageId)
       const ok = await completeRow(trx, settlement)
       if (ok) {
-        await setSentStatement.execute(trx, {
+        await setSentStatements[this.deps.db.dialect].execute(trx, {
           id: Number(job.messageId),
           provider: provider.name,
           providerMessageId,
           now: settlement.now,
+          lockKey: providerLockKey(family, providerMessageId),
         })
         // Reports may beat the provider's answer here; apply them now.
         await applyPendingReports(
@@ -664,22 +664,44 @@ const setStatusStatement = new PreparedStatement(
       .where('id', '=', p.id),
 )
 
-const setSentStatement = new PreparedStatement(
-  'set message sent',
-  (
-    db,
-    p: { id: number; provider: string; providerMessageId: string; now: string },
-  ) =>
-    db
-      .updateTable('messages')
-      .set({
-        provider: p.provider,
-        provider_message_id: p.providerMessageId,
-        status: 'sent',
-        updated_at: p.now,
-      })
-      .where('id', '=', p.id),
-)
+type SetSent = {
+  id: number
+  provider: string
+  providerMessageId: string
+  now: string
+  /** The advisory lock's key on Postgres (see lockProviderId). */
+  lockKey: string
+}
+
+function setSent(db: Kysely<ParleySchema>, p: SetSent) {
+  return db
+    .updateTable('messages')
+    .set({
+      provider: p.provider,
+      provider_message_id: p.providerMessageId,
+      status: 'sent',
+      updated_at: p.now,
+    })
+    .where('id', '=', p.id)
+}
+
+// On Postgres the same statement first takes the advisory lock of the
+// provider id (an uncommitted subquery runs once, before the update): the
+// pending reports are then read by a later statement, which sees every
+// report committed before the lock was granted. One round trip, not two.
+const setSentStatements: Record<
+  DialectName,
+  PreparedStatement<SetSent, unknown>
+> = {
+  sqlite: new PreparedStatement('set message sent on SQLite', setSent),
+  postgres: new PreparedStatement('set message sent on Postgres', (db, p) =>
+    setSent(db, p).where(
+      sql<boolean>`(select pg_advisory_xact_lock(hashtextextended(${p.lockKey}, 0))) is null`,
+      'is',
+      false,
+    ),
+  ),
+}
 
 const loadStatement = new PreparedStatement(
   'load outbound message',

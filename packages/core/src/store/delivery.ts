@@ -76,7 +76,8 @@ export async function applyDeliveryReport(
  * other's rows only once committed, so without an order between them a
  * report kept while the id was being stored would never be taken. A
  * transaction-scoped advisory lock on the family and the id orders them;
- * take it before either reads. SQLite runs one transaction at a time.
+ * take it before either reads (the dispatcher takes it in the statement
+ * that stores the id). SQLite runs one transaction at a time.
  */
 export async function lockProviderId(
   trx: Kysely<ParleySchema>,
@@ -85,10 +86,18 @@ export async function lockProviderId(
   providerMessageId: string,
 ): Promise<void> {
   if (dialect !== 'postgres') return
-  const key = `${family}:${providerMessageId}`
+  const key = providerLockKey(family, providerMessageId)
   await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(
     trx,
   )
+}
+
+/** The text the advisory lock of a provider id is hashed from. */
+export function providerLockKey(
+  family: ChannelFamily,
+  providerMessageId: string,
+): string {
+  return `${family}:${providerMessageId}`
 }
 
 /**
