@@ -319,6 +319,14 @@ describe('status callbacks over HTTP', () => {
     }
   })
 
+  it('answers 400 naming the body when a Twilio report is JSON but not an object', async () => {
+    for (const body of ['[]', 'null', '"x"', '42', '[{"MessageSid":"SM1"}]']) {
+      const response = await post(server.url, '/api/webhooks/sms/status', body)
+      expectError(response, 400, 'validation_failed')
+      expect(detailFields(response.body)).toEqual(['(body)'])
+    }
+  })
+
   it('answers 400 when the SendGrid body is not an array of events', async () => {
     for (const body of [{ event: 'delivered' }, 'null', '"x"', '42']) {
       const response = await post(

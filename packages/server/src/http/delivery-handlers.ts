@@ -20,6 +20,18 @@ export async function smsStatus(
   parley: Parley,
   input: HandlerInput,
 ): Promise<HandlerResult> {
+  if (
+    typeof input.body !== 'object' ||
+    input.body === null ||
+    Array.isArray(input.body)
+  ) {
+    throw new HttpError(
+      'validation_failed',
+      'the status callback must be an object of fields',
+      {},
+      [{ field: '(body)', message: 'must be a JSON object or a form' }],
+    )
+  }
   const fields = asRecord(input.body)
   const sid = fields.MessageSid
   const reported = fields.MessageStatus
