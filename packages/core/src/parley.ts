@@ -1134,13 +1134,13 @@ function pageWindow(request: PageRequest = {}): PageWindow {
   return { page, pageSize }
 }
 
-// What a caller is told of a failed write. A write committed whose sync
-// then failed may or may not survive a restart: repeating it could repeat
-// the message, which only the same Idempotency-Key prevents.
 // What every write is told while storage refuses writes for good.
 const REFUSES_WRITES =
   'storage refuses writes until the server is restarted: its database file was removed, replaced or damaged, or a sync of its disk failed (the server log and /readyz say which)'
 
+// What a caller is told of a failed write. A write committed but not made
+// durable may or may not survive a restart: repeating it could repeat the
+// message, which only the same Idempotency-Key prevents.
 function writeFailure(error: unknown): UnavailableError {
   if (error instanceof DurabilityError && error.committed) {
     return new UnavailableError(

@@ -10,7 +10,12 @@ import {
   sessionPragmas,
   sqliteSession,
 } from './sqlite-session.js'
-import { DurabilityError, type Fsync, WalSync } from './wal-sync.js'
+import {
+  committedNotDurable,
+  type Fsync,
+  refusedWrite,
+  WalSync,
+} from './wal-sync.js'
 
 /**
  * `openSqlite`, with the fsync of the WAL and the stat of the file check
@@ -53,13 +58,7 @@ export function openBetterSqlite(
     dialect: new SqliteDialect({ database: withStatementCache(database) }),
   })
   const file = fileCheck(filename, seams.stat)
-  // Only writeTransaction waits for the sync; migrations and every write
-  // of the API and the workers go through it. The few writes made straight
-  // on `kysely` need no durability of their own: retention's deletes (a
-  // lost delete is made again by the next pass) and the release of claims
-  // at shutdown (a lost release lets the lease expire, and the work is
-  // claimed again). Either is synced by the next durable commit anyway:
-  // an fsync covers everything written to the WAL before it.
+
   // A commit into a database file removed, replaced or emptied meanwhile
   // is gone at the next start: the file is checked after every commit
   // that changed rows, before its writes are answered (one stat and a
@@ -76,27 +75,24 @@ export function openBetterSqlite(
     } catch (error) {
       if (!isStorageFault(error)) return
       fileFailure ??= error as Error
-      throw new DurabilityError(
-        `the write was committed, but ${fileFailure.message}, so it may not survive a restart`,
-        true,
-        { cause: error },
-      )
+      throw committedNotDurable(error)
     }
   }
 
+  // Only writeTransaction waits for the sync; migrations and every write
+  // of the API and the workers go through it. The few writes made straight
+  // on `kysely` need no durability of their own: retention's deletes (a
+  // lost delete is made again by the next pass) and the release of claims
+  // at shutdown (a lost release lets the lease expire, and the work is
+  // claimed again). Either is synced by the next durable commit anyway:
+  // an fsync covers everything written to the WAL before it.
   return {
     dialect: 'sqlite',
     kysely,
     writeTransaction: async (work) => {
       // Nothing more is committed once a sync or a file check failed.
       walSync?.assertWritable()
-      if (fileFailure) {
-        throw new DurabilityError(
-          `the write was refused: ${fileFailure.message}`,
-          false,
-          { cause: fileFailure },
-        )
-      }
+      if (fileFailure) throw refusedWrite(fileFailure)
       const before = changeCount()
       const result = await immediateTransaction(kysely, work)
       // A transaction that changed no row (a worker's poll that found

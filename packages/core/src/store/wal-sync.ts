@@ -7,6 +7,7 @@ import {
   realpathSync,
 } from 'node:fs'
 import { dirname } from 'node:path'
+import { errorMessage } from '../util/logger.js'
 import { StorageFault } from './sqlite-file.js'
 
 /** Flushes one open file to stable storage, on libuv's thread pool. */
@@ -19,26 +20,8 @@ export const threadPoolFsync: Fsync = (fd) =>
   )
 
 /**
- * Makes SQLite commits durable off the event loop. The connection runs
- * with `synchronous = NORMAL`, so a commit appends to the WAL without
- * syncing it; `afterCommit` then fsyncs the WAL file on the thread pool
- * and resolves once the commit is on stable storage: the guarantee of
- * `synchronous = FULL`, without stopping the server for each sync.
- *
- * A commit is covered by any sync that starts after it (fsync flushes the
- * whole file). Each commit starts a sync of its own while fewer than two
- * run; commits made while two run share the next one, which starts when
- * one of them ends. Syncs resolve in the order they started.
- *
- * A failed fsync is sticky. The kernel may have dropped the pages it could
- * not write and report success on the next fsync, so nothing committed
- * since the last good sync can be called durable again: every waiting and
- * later write fails, and `check` reports it, until the process restarts
- * (SQLite then recovers from what the WAL really holds).
- */
-/**
- * A write that could not be made durable because a sync of the WAL failed
- * (or failed before). `committed` tells the two cases apart: true when the
+ * A write that could not be made durable because a sync of the WAL failed,
+ * or the database's files were found removed or damaged (now or before). `committed` tells the two cases apart: true when the
  * write was committed and only its sync failed, so that it may or may not
  * survive a restart; false when it was refused before it ran.
  */
@@ -58,9 +41,43 @@ export function isCommittedNotDurable(error: unknown): boolean {
   return error instanceof DurabilityError && error.committed
 }
 
+/** A write that committed, but `cause` says it may not survive a restart. */
+export function committedNotDurable(cause: unknown): DurabilityError {
+  return new DurabilityError(
+    `the write was committed, but ${errorMessage(cause)}`,
+    true,
+    { cause },
+  )
+}
+
+/** A write refused before it ran, because of `fault` found earlier. */
+export function refusedWrite(fault: Error): DurabilityError {
+  return new DurabilityError(`the write was refused: ${fault.message}`, false, {
+    cause: fault,
+  })
+}
+
 // Syncs of the WAL that may run at once (see syncAfterCommit).
 const MAX_RUNNING = 2
 
+/**
+ * Makes SQLite commits durable off the event loop. The connection runs
+ * with `synchronous = NORMAL`, so a commit appends to the WAL without
+ * syncing it; `afterCommit` then fsyncs the WAL file on the thread pool
+ * and resolves once the commit is on stable storage: the guarantee of
+ * `synchronous = FULL`, without stopping the server for each sync.
+ *
+ * A commit is covered by any sync that starts after it (fsync flushes the
+ * whole file). Each commit starts a sync of its own while fewer than two
+ * run; commits made while two run share the next one, which starts when
+ * one of them ends. Syncs resolve in the order they started.
+ *
+ * A failed fsync is sticky. The kernel may have dropped the pages it could
+ * not write and report success on the next fsync, so nothing committed
+ * since the last good sync can be called durable again: every waiting and
+ * later write fails, and `check` reports it, until the process restarts
+ * (SQLite then recovers from what the WAL really holds).
+ */
 export class WalSync {
   private fd: number | undefined
   // The WAL file synced, known once it is opened.
@@ -83,11 +100,7 @@ export class WalSync {
   /** Resolves once every commit made so far is on stable storage. */
   afterCommit(): Promise<void> {
     return this.syncAfterCommit().catch((error: unknown) => {
-      throw new DurabilityError(
-        `the write was committed, but ${errorText(error)}`,
-        true,
-        { cause: error },
-      )
+      throw committedNotDurable(error)
     })
   }
 
@@ -117,13 +130,7 @@ export class WalSync {
 
   /** Throws, before a write runs, once a sync has failed (see check). */
   assertWritable(): void {
-    if (this.failure) {
-      throw new DurabilityError(
-        `the write was refused: ${this.failure.message}`,
-        false,
-        { cause: this.failure },
-      )
-    }
+    if (this.failure) throw refusedWrite(this.failure)
   }
 
   /**
@@ -185,7 +192,7 @@ export class WalSync {
       await this.fsyncFile(fd)
     } catch (error) {
       this.failure ??= new StorageFault(
-        `fsync of the SQLite WAL ${this.walFile ?? `${this.databaseFile}-wal`} failed, so the commits since the last good sync may not survive a power cut; writes are refused until the process restarts: ${errorText(error)}`,
+        `fsync of the SQLite WAL ${this.walFile ?? `${this.databaseFile}-wal`} failed, so the commits since the last good sync may not survive a power cut; writes are refused until the process restarts: ${errorMessage(error)}`,
         { cause: error },
       )
       throw this.failure
@@ -239,10 +246,6 @@ function syncFolder(folder: string): void {
   } finally {
     if (fd !== undefined) closeSync(fd)
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }
 
 function noop(): void {}
