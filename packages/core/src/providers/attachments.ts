@@ -146,15 +146,16 @@ export type ConnectLookup = (
  * never reach a lookup; the adapter's own check refuses those.
  */
 export function publicAddressLookup(
-  resolve: (hostname: string) => Promise<readonly LookupAddress[]> = (
-    hostname,
-  ) => lookup(hostname, { all: true, verbatim: true }),
+  resolve: (hostname: string) => Promise<readonly LookupAddress[]> = lookupAll,
 ): ConnectLookup {
   return (hostname, options, callback) => {
-    const host = hostname.replace(/^\[(.*)\]$/, '$1')
-    const answer = isPrivateHostName(host)
-      ? Promise.reject(refused(`${host} is a private host name${ALLOW_HINT}`))
-      : resolve(host).then((addresses) => publicOnly(host, addresses))
+    const host = bareHost(hostname)
+    const answer = (async () => {
+      requirePublicName(host)
+      const addresses = await resolve(host)
+      requirePublic(host, addresses, ' when connecting')
+      return addresses
+    })()
     answer.then(
       (addresses) => {
         if (options.all === true) callback(null, [...addresses])
@@ -163,21 +164,6 @@ export function publicAddressLookup(
       (error: Error) => callback(error, options.all === true ? [] : ''),
     )
   }
-}
-
-function publicOnly(
-  host: string,
-  addresses: readonly LookupAddress[],
-): readonly LookupAddress[] {
-  if (addresses.length === 0) throw refused(`${host} has no address`)
-  for (const { address } of addresses) {
-    const reason = nonPublicReason(address)
-    if (reason === undefined) continue
-    throw refused(
-      `${host} has the ${reason} address ${address} when connecting, not fetched${ALLOW_HINT}`,
-    )
-  }
-  return addresses
 }
 
 async function followRedirects(
@@ -220,21 +206,40 @@ async function checkHost(
   signal: AbortSignal,
 ): Promise<void> {
   if (settings.allowPrivate) return
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  const host = bareHost(url.hostname)
+  requirePublicName(host)
+  requirePublic(host, await resolve(host, settings.lookup, signal), '')
+}
+
+const ALLOW_HINT = ' (API_ATTACHMENT_ALLOW_PRIVATE allows it)'
+
+// A URL's or a lookup's host, without the brackets of an IPv6 literal.
+function bareHost(hostname: string): string {
+  return hostname.replace(/^\[(.*)\]$/, '$1')
+}
+
+function requirePublicName(host: string): void {
   if (isPrivateHostName(host)) {
     throw refused(`${host} is a private host name${ALLOW_HINT}`)
   }
-  const addresses = await resolve(host, settings.lookup, signal)
+}
+
+// Refuses a host without addresses or with any that is not public; `when`
+// says which of the two looks found it (before the fetch, or connecting).
+function requirePublic(
+  host: string,
+  addresses: readonly { readonly address: string }[],
+  when: string,
+): void {
+  if (addresses.length === 0) throw refused(`${host} has no address`)
   for (const { address } of addresses) {
     const reason = nonPublicReason(address)
     if (reason === undefined) continue
     throw refused(
-      `${host} has the ${reason} address ${address}, not fetched${ALLOW_HINT}`,
+      `${host} has the ${reason} address ${address}${when}, not fetched${ALLOW_HINT}`,
     )
   }
 }
-
-const ALLOW_HINT = ' (API_ATTACHMENT_ALLOW_PRIVATE allows it)'
 
 // Literals are checked as they are, without asking any resolver.
 async function resolve(
@@ -250,7 +255,6 @@ async function resolve(
     if (signal.aborted) throw error
     throw lookupFailure(host, error)
   }
-  if (addresses.length === 0) throw refused(`${host} has no address`)
   return addresses
 }
 

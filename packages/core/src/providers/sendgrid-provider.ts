@@ -70,9 +70,10 @@ export interface SendGridProviderOptions {
   readonly fetch?: FetchFunction
   /**
    * The fetch used for attachments only. Unless private hosts are allowed,
-   * give one whose connections resolve through `publicAddressLookup`, so that a host cannot pass the check
-   * before the fetch and then connect to a private address (DNS
-   * rebinding); `parley serve` does. @default the `fetch` option
+   * give one whose connections resolve through `publicAddressLookup`, so
+   * that a host cannot pass the check before the fetch and then connect to
+   * a private address (DNS rebinding); `parley serve` does.
+   * @default the `fetch` option
    */
   readonly attachmentFetch?: FetchFunction
 }
