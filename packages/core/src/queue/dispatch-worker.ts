@@ -370,10 +370,9 @@ export class DispatchWorker {
     provider: Provider,
     providerMessageId: string,
   ): Promise<void> {
-    const { family } = job
     // Ordered with the reports of this id (see lockProviderId); a batch
     // takes these locks in the order of the keys, as reports do.
-    const lockKey = `delivery\u0000${family}\u0000${providerMessageId}`
+    const lockKey = providerLockKey(job.family, providerMessageId)
     const kept = await this.deps.committer.submit(async (trx) => {
       const ok = await completeRow(trx, settlement)
       if (ok) {
@@ -382,7 +381,7 @@ export class DispatchWorker {
           provider: provider.name,
           providerMessageId,
           now: settlement.now,
-          lockKey: providerLockKey(family, providerMessageId),
+          lockKey,
         })
         // Reports may beat the provider's answer here; apply them now.
         await applyPendingReports(

@@ -92,12 +92,17 @@ export async function lockProviderId(
   )
 }
 
-/** The text the advisory lock of a provider id is hashed from. */
+/**
+ * The key of a provider id's locks: the text its advisory lock is hashed
+ * from, and the key by which the writes that take it are ordered (a
+ * request's reports, a group commit's batch), so that they take the locks
+ * of several ids in one order everywhere.
+ */
 export function providerLockKey(
   family: ChannelFamily,
   providerMessageId: string,
 ): string {
-  return `${family}:${providerMessageId}`
+  return `delivery:${family}:${providerMessageId}`
 }
 
 /**
@@ -110,7 +115,7 @@ export function reportOrder(
   updates: readonly DeliveryStatusUpdate[],
 ): number[] {
   const key = (update: DeliveryStatusUpdate) =>
-    `${update.family}\u0000${update.providerMessageId}`
+    providerLockKey(update.family, update.providerMessageId)
   return updates
     .map((_, index) => index)
     .sort((a, b) => {
