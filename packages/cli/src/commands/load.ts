@@ -243,12 +243,11 @@ async function readMetrics(
 // Ctrl-C, and from a server whose /metrics has no such counters.
 const COUNTERS_WAIT_MS = 2000
 const COUNTERS_STILL_MS = 500
-const SETTLING = [
-  'dispatch_success',
-  'dispatch_dead_letter',
-  'worker_processed',
-  'worker_dead_letter',
-]
+// Every dispatched send ends as one success or one dead letter, and every
+// threaded webhook as one processed event or one dead letter.
+const DISPATCHES_SETTLED = ['dispatch_success', 'dispatch_dead_letter']
+const THREADS_SETTLED = ['worker_processed', 'worker_dead_letter']
+const SETTLING = [...DISPATCHES_SETTLED, ...THREADS_SETTLED]
 
 async function metricsAfterRun(
   run: LoadRun,
@@ -271,7 +270,7 @@ async function metricsAfterRun(
     ) {
       return after
     }
-    const now = SETTLING.reduce((sum, field) => sum + (after[field] ?? 0), 0)
+    const now = total(after, SETTLING)
     if (now !== counted) {
       counted = now
       movedAt = run.now()
@@ -286,23 +285,21 @@ async function metricsAfterRun(
   }
 }
 
-// Every dispatched send ends as one success or one dead letter, and every
-// threaded webhook as one processed event or one dead letter.
 function countersCaughtUp(
   before: MetricsBody,
   after: MetricsBody,
   progress: ServerProgress,
 ): boolean {
-  const change = (...fields: string[]) =>
-    fields.reduce(
-      (sum, field) => sum + (after[field] ?? 0) - (before[field] ?? 0),
-      0,
-    )
+  const change = (fields: readonly string[]) =>
+    total(after, fields) - total(before, fields)
   return (
-    change('dispatch_success', 'dispatch_dead_letter') >=
-      progress.dispatchExpected &&
-    change('worker_processed', 'worker_dead_letter') >= progress.threadExpected
+    change(DISPATCHES_SETTLED) >= progress.dispatchExpected &&
+    change(THREADS_SETTLED) >= progress.threadExpected
   )
+}
+
+function total(metrics: MetricsBody, fields: readonly string[]): number {
+  return fields.reduce((sum, field) => sum + (metrics[field] ?? 0), 0)
 }
 
 /**
