@@ -169,12 +169,17 @@ describe('the end-to-end sequence over HTTP', () => {
     ])
 
     // Dispatch runs beside threading: wait until the three sends are sent.
+    // The inbound worker counts an event once its commit is durable, which
+    // can be a moment after the conversation reads back: wait for those
+    // counters too.
     const { value: metrics } = await pollUntil(
       async () => {
         const snapshot = await readMetrics(server.url)
-        return snapshot.dispatch_success === 3 && snapshot
+        const settled =
+          snapshot.dispatch_success === 3 && snapshot.worker_processed === 3
+        return settled && snapshot
       },
-      { description: 'three dispatches' },
+      { description: 'three dispatches and three threaded replies counted' },
     )
 
     const messages = await get(server.url, '/api/conversations/1/messages')

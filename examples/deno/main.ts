@@ -50,10 +50,13 @@ const received = await parley.receive(
 console.log(`reply accepted (duplicate: ${received.duplicate})`)
 // #endregion receive
 
-// The inbound worker threads the reply shortly; wait for it, bounded.
+// The inbound worker threads the reply shortly, and counts it once its
+// commit is on disk, a moment after the reply can be read: wait for both,
+// bounded.
 for (let tries = 0; tries < 200; tries += 1) {
   const { items } = await parley.conversations.list()
-  if (items[0]?.messageCount === 2) break
+  const counted = parley.metrics.snapshot().worker_processed === 1
+  if (items[0]?.messageCount === 2 && counted) break
   await new Promise((resolve) => setTimeout(resolve, 25))
 }
 

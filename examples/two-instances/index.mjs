@@ -191,12 +191,35 @@ async function drained() {
   }
 }
 
+/**
+ * Each instance's /metrics. A worker counts its work once the commit is on
+ * disk, a moment after the rows read as done, so this reads until the
+ * counters cover every message (for up to five seconds).
+ */
+async function settledMetrics() {
+  const deadline = Date.now() + 5000
+  for (;;) {
+    const all = await Promise.all(
+      servers.map(async (server) => {
+        const response = await fetch(new URL('/metrics', server.url))
+        return response.json()
+      }),
+    )
+    const total = (field) => all.reduce((sum, m) => sum + m[field], 0)
+    const counted =
+      total('dispatch_success') === SENDS &&
+      total('worker_processed') === WEBHOOKS
+    if (counted || Date.now() > deadline) return all
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
 async function printWhatEachDid() {
   let dispatched = 0
   let threaded = 0
-  for (const server of servers) {
-    const response = await fetch(new URL('/metrics', server.url))
-    const metrics = await response.json()
+  const all = await settledMetrics()
+  for (const [i, server] of servers.entries()) {
+    const metrics = all[i]
     dispatched += metrics.dispatch_success
     threaded += metrics.worker_processed
     console.log(

@@ -784,6 +784,8 @@ describe(`Parley with running workers on ${DIALECT_LABEL}`, () => {
           expect(
             (await parley.conversations.messages(sms.conversationId)).total,
           ).toBe(2)
+          // Counted once the commit is durable, a moment after it reads back.
+          expect(parley.metrics.snapshot().worker_processed).toBe(1)
         },
         { timeout: 5000, interval: 10 },
       )
