@@ -268,7 +268,7 @@ describe('fetchAttachment', () => {
     }
 
     it.each([
-      ['http://127.0.0.1:1/x', 'loopback address 127.0.0.1'],
+      ['http://127.0.0.1:2/x', 'loopback address 127.0.0.1'],
       ['http://[::1]/x', 'loopback address ::1'],
       ['http://10.0.0.1/x', 'private address 10.0.0.1'],
       ['http://169.254.169.254/latest/meta-data/', 'link-local address'],

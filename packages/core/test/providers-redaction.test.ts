@@ -30,7 +30,7 @@ describe('provider errors never keep a secret, not even cut in half', () => {
     const provider = createTwilioProvider({
       accountSid: 'ACx',
       authToken: TOKEN,
-      baseUrl: 'http://127.0.0.1:9',
+      baseUrl: 'http://127.0.0.1:2',
       fetch: echoing(secret),
     })
 
@@ -45,7 +45,7 @@ describe('provider errors never keep a secret, not even cut in half', () => {
     const apiKey = 'SG.secret-api-key-0123456789'
     const provider = createSendGridProvider({
       apiKey,
-      baseUrl: 'http://127.0.0.1:9',
+      baseUrl: 'http://127.0.0.1:2',
       fetch: echoing(apiKey),
     })
 

@@ -7,7 +7,7 @@ import {
   type Provider,
 } from '@parley/core'
 import { attachmentFetch } from './attachment-fetch.js'
-import type { ServerConfig } from './config.js'
+import { ConfigError, type ServerConfig } from './config.js'
 
 /** The providers a server runs, and which of them are mocks. */
 export interface BuiltProviders {
@@ -41,12 +41,14 @@ function buildSms(entry: string, config: ServerConfig): Provider {
   const twilio = config.providerSettings.twilio
   if (entry === 'twilio' && twilio) {
     const publicUrl = config.providerSettings.publicUrl
-    return createTwilioProvider({
-      baseUrl: twilio.baseUrl,
-      accountSid: twilio.accountSid,
-      authToken: twilio.authToken,
-      statusCallbackUrl: publicUrl && `${publicUrl}/api/webhooks/sms/status`,
-    })
+    return byVariable(TWILIO_VARIABLES, () =>
+      createTwilioProvider({
+        baseUrl: twilio.baseUrl,
+        accountSid: twilio.accountSid,
+        authToken: twilio.authToken,
+        statusCallbackUrl: publicUrl && `${publicUrl}/api/webhooks/sms/status`,
+      }),
+    )
   }
   return buildMock('sms', entry, config)
 }
@@ -67,17 +69,55 @@ function buildEmail(
       })
     }
     const attachments = config.providerSettings.attachments
-    return createSendGridProvider({
-      baseUrl: sendgrid.baseUrl,
-      apiKey: sendgrid.apiKey,
-      defaultSubject: sendgrid.defaultSubject,
-      attachmentMaxBytes: attachments.maxBytes,
-      attachmentTimeoutMs: attachments.timeoutMs,
-      allowPrivateAttachmentHosts: attachments.allowPrivate,
-      attachmentFetch: attachmentFetch(attachments),
-    })
+    return byVariable(SENDGRID_VARIABLES, () =>
+      createSendGridProvider({
+        baseUrl: sendgrid.baseUrl,
+        apiKey: sendgrid.apiKey,
+        defaultSubject: sendgrid.defaultSubject,
+        attachmentMaxBytes: attachments.maxBytes,
+        attachmentTimeoutMs: attachments.timeoutMs,
+        allowPrivateAttachmentHosts: attachments.allowPrivate,
+        attachmentFetch: attachmentFetch(attachments),
+      }),
+    )
   }
   return buildMock('email', entry, config)
+}
+
+// The variable behind each adapter option the server sets.
+const TWILIO_VARIABLES: Readonly<Record<string, string>> = {
+  baseUrl: 'TWILIO_BASE_URL',
+  accountSid: 'TWILIO_ACCOUNT_SID',
+  authToken: 'TWILIO_AUTH_TOKEN',
+  statusCallbackUrl: 'API_PUBLIC_URL',
+}
+const SENDGRID_VARIABLES: Readonly<Record<string, string>> = {
+  baseUrl: 'SENDGRID_BASE_URL',
+  apiKey: 'SENDGRID_API_KEY',
+  defaultSubject: 'SENDGRID_DEFAULT_SUBJECT',
+  attachmentMaxBytes: 'API_ATTACHMENT_MAX_BYTES',
+  attachmentTimeoutMs: 'API_ATTACHMENT_TIMEOUT_MS',
+}
+
+/**
+ * Builds an adapter; an option it refuses (its message starts with the
+ * option's name) is reported by the variable that set it, as the rest of
+ * the configuration is.
+ */
+function byVariable<T>(
+  variables: Readonly<Record<string, string>>,
+  build: () => T,
+): T {
+  try {
+    return build()
+  } catch (error) {
+    if (!(error instanceof TypeError || error instanceof RangeError))
+      throw error
+    const [option = '', ...rest] = error.message.split(' ')
+    const variable = variables[option]
+    if (variable === undefined) throw error
+    throw new ConfigError(variable, rest.join(' '))
+  }
 }
 
 function buildMock(

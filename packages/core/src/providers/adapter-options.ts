@@ -2,6 +2,7 @@
 // (wrong type) or RangeError (right type, bad value) that names the adapter
 // option and shows the value received, except for secrets, whose value is
 // never echoed.
+import { fetchBlockedPort } from './fetch-ports.js'
 
 /** The `fetch` function adapters call; the global one by default. */
 export type FetchFunction = (
@@ -68,6 +69,13 @@ export function requireBaseUrl(
     throw new RangeError(
       `${option} must not carry a query, fragment or credentials ` +
         `(received ${url.origin}${url.pathname}…)`,
+    )
+  }
+  const blocked = fetchBlockedPort(url)
+  if (blocked !== undefined) {
+    throw new RangeError(
+      `${option} uses port ${blocked}, which fetch refuses to call, as ` +
+        `browsers do (received ${url.origin}${url.pathname})`,
     )
   }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '')

@@ -5,6 +5,7 @@ import {
   optionalFetch,
   positiveInteger,
 } from './adapter-options.js'
+import { fetchBlockedPort } from './fetch-ports.js'
 import { discardBody, networkReason, printable } from './http-outcome.js'
 import {
   isPrivateHostName,
@@ -196,6 +197,10 @@ function httpUrl(text: string, base?: URL): URL {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw refused(`${url.protocol} URLs are not fetched, only http(s)`)
+  }
+  const blocked = fetchBlockedPort(url)
+  if (blocked !== undefined) {
+    throw refused(`port ${blocked} is one that fetch refuses to call`)
   }
   return url
 }

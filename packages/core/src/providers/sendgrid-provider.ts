@@ -40,7 +40,9 @@ export interface SendGridProviderOptions {
   /**
    * Where the SendGrid v3 API is: SendGrid's own URL, or a compatible
    * server such as `parley mock-provider`. An http(s) URL, optionally with
-   * a path prefix. @default 'https://api.sendgrid.com'
+   * a path prefix, without query, fragment or credentials, and not on a port
+   * that fetch refuses to call (such as 6000).
+   * @default 'https://api.sendgrid.com'
    */
   readonly baseUrl?: string
   /** The API key, sent as a bearer token. Never put into errors. */

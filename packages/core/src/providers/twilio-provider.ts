@@ -33,7 +33,8 @@ export interface TwilioProviderOptions {
   /**
    * Where the Twilio REST API is: Twilio's own URL, or a compatible server
    * such as `parley mock-provider`. An http(s) URL, optionally with a path
-   * prefix. @default 'https://api.twilio.com'
+   * prefix, without query, fragment or credentials, and not on a port that
+   * fetch refuses to call (such as 6000). @default 'https://api.twilio.com'
    */
   readonly baseUrl?: string
   /** The account SID: part of the path, and the basic-auth user. */
