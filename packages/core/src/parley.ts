@@ -219,6 +219,7 @@ export interface ReadinessOptions {
 
 /** Readiness of an instance. */
 export interface ReadinessReport {
+  /** Whether the instance can take requests now. */
   readonly ready: boolean
   /** Why it is not ready, when it is not. */
   readonly reason?: string

@@ -27,17 +27,25 @@ export type StorageConfig =
 
 /** The server's whole configuration, read once from the environment. */
 export interface ServerConfig {
+  /** The TCP port to listen on (`PORT`); 0 picks a free one. */
   readonly port: number
+  /** The address to listen on (`HOST`). */
   readonly host: string
+  /** The database (`DATABASE_URL`): a SQLite file or a Postgres URL. */
   readonly storage: StorageConfig
+  /** The least severe log lines written (`LOG_LEVEL`). */
   readonly logLevel: LogLevel
   /** Provider entries per family, in priority order (empty: no route). */
   readonly smsProviders: readonly string[]
+  /** The email family's entries, as `smsProviders`. */
   readonly emailProviders: readonly string[]
   /** Fault injection, credentials and limits of the providers. */
   readonly providerSettings: ProviderSettings
+  /** The largest request body read, in bytes (`API_MAX_BODY_BYTES`). */
   readonly maxBodyBytes: number
+  /** Time allowed to receive a request body, in ms (`API_BODY_TIMEOUT_MS`). */
   readonly bodyTimeoutMs: number
+  /** How long a graceful shutdown waits, in ms (`API_SHUTDOWN_GRACE_SECS`). */
   readonly shutdownGraceMs: number
   /** Tuning passed to core. */
   readonly core: ParleyConfig
@@ -47,7 +55,9 @@ export interface ServerConfig {
 
 /** A bad environment variable; the message names it. */
 export class ConfigError extends Error {
+  /** Always `ConfigError`. */
   override readonly name = 'ConfigError'
+  /** The variable to change, such as `PORT`. */
   readonly variable: string
 
   constructor(variable: string, message: string) {

@@ -23,6 +23,7 @@ import { buildProviders } from './providers.js'
 export interface RunningServer {
   /** The base URL it listens on, e.g. `http://127.0.0.1:8080`. */
   readonly url: string
+  /** The port it listens on (the one picked, when the config said 0). */
   readonly port: number
   /** The Parley instance behind it. */
   readonly parley: Parley
@@ -38,7 +39,9 @@ export interface RunningServer {
 
 /** Options of {@link startServer}. */
 export interface StartOptions {
+  /** The configuration, as `loadConfig` reads it from the environment. */
   readonly config: ServerConfig
+  /** Where every log line goes. */
   readonly logger: Logger
   /**
    * Storage to use instead of opening `config.storage` (an instrumented

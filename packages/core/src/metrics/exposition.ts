@@ -7,6 +7,7 @@ export interface MetricSample {
   readonly name: string
   /** Label values by label name, in the order they are written. */
   readonly labels: Readonly<Record<string, string>>
+  /** The sample's value. */
   readonly value: number
 }
 
@@ -17,8 +18,11 @@ export interface MetricFamily {
    * `_total`, a summary's samples add `_sum` and `_count` to it.
    */
   readonly name: string
+  /** What `# TYPE` says it is. */
   readonly type: MetricType
+  /** The text of its `# HELP` line. */
   readonly help: string
+  /** Its samples, in the order they are written. */
   readonly samples: readonly MetricSample[]
 }
 

@@ -19,35 +19,78 @@ import type { MetricFamily } from './exposition.js'
  * two `worker_latency_*` gauges. `docs/metrics.md` says when each moves.
  */
 export interface MetricsSnapshot {
+  /** When the snapshot was taken, in milliseconds since the Unix epoch. */
   ts_unix_ms: number
+  /** Requests refused with 429 by the per-IP or per-sender limit. */
   rate_limited: number
+  /**
+   * API requests the global breaker answered 503 without trying the backend.
+   */
   breaker_open: number
+  /** State changes of the global breaker. */
   breaker_transitions: number
+  /** Provider calls made, of every family. */
   dispatch_attempts: number
+  /** Provider calls that sent the message. */
   dispatch_success: number
+  /** Provider calls answered as rate limited (429). */
   dispatch_rate_limited: number
+  /** Provider calls that failed, transient or permanent. */
   dispatch_error: number
+  /** `dispatch_attempts` of the SMS/MMS family. */
   provider_sms_mms_attempts: number
+  /** `dispatch_success` of the SMS/MMS family. */
   provider_sms_mms_success: number
+  /** `dispatch_rate_limited` of the SMS/MMS family. */
   provider_sms_mms_rate_limited: number
+  /** `dispatch_error` of the SMS/MMS family. */
   provider_sms_mms_error: number
+  /** State changes of the SMS/MMS providers' breakers. */
   provider_sms_mms_breaker_transitions: number
+  /** `dispatch_attempts` of the email family. */
   provider_email_attempts: number
+  /** `dispatch_success` of the email family. */
   provider_email_success: number
+  /** `dispatch_rate_limited` of the email family. */
   provider_email_rate_limited: number
+  /** `dispatch_error` of the email family. */
   provider_email_error: number
+  /** State changes of the email providers' breakers. */
   provider_email_breaker_transitions: number
+  /** Inbound events the inbound worker claimed. */
   worker_claimed: number
+  /**
+   * Inbound events threaded into their conversation (counted once the commit is
+   * durable).
+   */
   worker_processed: number
+  /** Inbound events whose threading failed and will be retried. */
   worker_error: number
+  /** Inbound events that failed for good and became dead letters. */
   worker_dead_letter: number
+  /**
+   * Mean claim-to-done time of the processed inbound events, in microseconds (a
+   * gauge).
+   */
   worker_latency_avg_us: number
+  /**
+   * Longest claim-to-done time of a processed inbound event, in microseconds (a
+   * gauge).
+   */
   worker_latency_max_us: number
+  /**
+   * Sends refused, or queued jobs failed, because their family had no provider.
+   */
   invalid_routing: number
+  /** Messages that started a new conversation. */
   conversations_created: number
+  /** Messages threaded into an existing conversation. */
   conversations_reused: number
+  /** Messages whose conversation upsert failed (a storage error). */
   conversations_failures: number
+  /** Send jobs deferred because their provider's breaker was open. */
   dispatch_short_circuited: number
+  /** Messages that failed for good and became dispatch dead letters. */
   dispatch_dead_letter: number
 }
 

@@ -112,6 +112,7 @@ function lookupAll(hostname: string) {
 
 /** An address as `dns.lookup` gives it. */
 export interface LookupAddress {
+  /** The IP address, as text (`203.0.113.7`, `2001:db8::1`). */
   readonly address: string
   /** 4 or 6. */
   readonly family: number

@@ -39,11 +39,15 @@ import { matchRoute, type Route, type RouteName } from './routes.js'
 
 /** What the request handler needs. */
 export interface AppOptions {
+  /** The instance the API serves. */
   readonly parley: Parley
   /** The mock providers the server runs (for their live settings). */
   readonly mocks?: readonly MockProvider[]
+  /** Where request and error lines go. */
   readonly logger: Logger
+  /** The largest request body read, in bytes; a larger one gets 413. */
   readonly maxBodyBytes: number
+  /** How long a request body may take to arrive, in ms; then 408. */
   readonly bodyTimeoutMs: number
   /** True once shutdown began: new requests get 503. */
   readonly isShuttingDown: () => boolean

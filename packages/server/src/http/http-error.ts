@@ -54,13 +54,18 @@ export interface ErrorAnswer {
 
 /** An error answered with its status, code and message. */
 export class HttpError extends Error {
+  /** Always `HttpError`. */
   override readonly name = 'HttpError'
+  /** The HTTP status, which the code determines. */
   readonly status: number
 
   constructor(
+    /** The stable error code of the response body. */
     readonly code: ErrorCode,
     message: string,
+    /** Headers the response carries, such as `Retry-After`. */
     readonly headers: Readonly<Record<string, string>> = {},
+    /** What is wrong with each field, for `validation_failed`. */
     readonly details?: readonly FieldError[],
   ) {
     super(message)

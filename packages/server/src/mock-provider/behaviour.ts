@@ -32,7 +32,9 @@ export interface MockBehaviour extends FaultRates {
 
 /** The behaviour of each family. */
 export interface MockProviderConfig {
+  /** The Twilio-style API's behaviour. */
   readonly sms: MockBehaviour
+  /** The SendGrid-style API's behaviour. */
   readonly email: MockBehaviour
 }
 

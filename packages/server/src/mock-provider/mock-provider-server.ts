@@ -19,6 +19,7 @@ import {
 export interface MockProviderServer {
   /** Its base URL, e.g. `http://127.0.0.1:4010`: the adapters' baseUrl. */
   readonly url: string
+  /** The port it listens on. */
   readonly port: number
   /** The credentials it accepts. */
   readonly credentials: MockCredentials

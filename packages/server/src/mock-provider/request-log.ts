@@ -20,6 +20,7 @@ export interface RecordedRequest {
   readonly seq: number
   /** When it arrived, ISO-8601 UTC. */
   readonly receivedAt: string
+  /** The HTTP method. */
   readonly method: string
   /** The request target: path and query. */
   readonly path: string
@@ -37,13 +38,15 @@ export interface RecordedRequest {
   readonly messageId: string | null
   /** `X-Parley-Attempt`, or 1 for anonymous calls. */
   readonly attempt: number | null
-  /** What the server did, and the status it answered (null: no answer). */
+  /** What the server did with it. */
   readonly outcome: MockOutcome
+  /** The status it answered; null when it answered nothing. */
   readonly status: number | null
 }
 
 /** The recorded requests, as the control API shows them. */
 export interface RequestLogSnapshot {
+  /** The requests kept, oldest first. */
   readonly requests: readonly RecordedRequest[]
   /**
    * Calls that repeated a (family, message id, attempt) already seen: a

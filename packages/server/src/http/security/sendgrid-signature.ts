@@ -59,6 +59,7 @@ export interface SignSendGridOptions {
 
 /** A key pair for signing test events, the public half as SendGrid shows it. */
 export interface SendGridKeyPair {
+  /** Signs the test webhooks. */
   readonly privateKey: KeyObject
   /** Base64 DER SubjectPublicKeyInfo, the form SendGrid's console shows. */
   readonly publicKey: string
