@@ -80,10 +80,11 @@ import {
 } from './store/reads.js'
 import type { ParleyDatabase, ParleySchema } from './store/schema.js'
 import {
-  ConversationUpsertError,
   conversationLockKey,
-  threadMessage,
-} from './store/threading.js'
+  idempotencyLockKey,
+  inboundLockKey,
+} from './store/lock-keys.js'
+import { ConversationUpsertError, threadMessage } from './store/threading.js'
 import { type Clock, isoNow, systemClock } from './util/clock.js'
 import { TypedEmitter } from './util/emitter.js'
 import { errorMessage, type Logger, silentLogger } from './util/logger.js'
@@ -558,7 +559,10 @@ class ParleyInstance implements Parley {
       options,
       `receive:${options.channel}`,
       {
-        lockKey: inboundLockKey(inbound),
+        lockKey: inboundLockKey(
+          inbound.message.family,
+          inbound.providerMessageId,
+        ),
         write: (trx) => this.queueInbound(trx, inbound),
       },
       (inserted) => ({ duplicate: inserted === undefined }),
@@ -630,7 +634,7 @@ class ParleyInstance implements Parley {
           ttlMs: this.config.idempotencyTtlMs,
           staleMs: IDEMPOTENCY_STALE_MS,
         }),
-      { lockKey: `idempotency:${scope}:${key}`, requestId },
+      { lockKey: idempotencyLockKey(scope, key), requestId },
     )
     switch (claim.kind) {
       case 'replay':
@@ -663,6 +667,7 @@ class ParleyInstance implements Parley {
       return { replayed: false, ...done }
     } catch (error) {
       await this.write((trx) => releaseIdempotencyKey(trx, token), {
+        lockKey: idempotencyLockKey(token.scope, token.key),
         requestId,
       }).catch(() => undefined)
       throw error
@@ -1023,12 +1028,6 @@ const insertInboundEvent = new PreparedStatement(
       )
       .returning('id'),
 )
-
-// A webhook's event row is unique on its family and provider id: two
-// instances given the same webhook contend for it.
-function inboundLockKey(inbound: NormalizedInbound): string {
-  return `inbound:${inbound.message.family}:${inbound.providerMessageId}`
-}
 
 // A write and the contended row it locks first (see GroupCommitter.submit).
 interface LockedWork<W> {

@@ -11,7 +11,6 @@ import {
   createParley,
   type DeliveryStatusUpdate,
   type MockProvider,
-  type ParleyDatabase,
 } from '@parley/core'
 import type { DispatchWorker } from '../src/queue/dispatch-worker.js'
 import {
@@ -22,6 +21,7 @@ import {
   type Harness,
   messageRow,
   smsRequest,
+  watchingDeadlocks,
 } from './support.js'
 
 const sms = (
@@ -261,12 +261,6 @@ describe(`delivery reports on ${DIALECT_LABEL}`, () => {
 
   // Two instances on one database report the same messages at once, in
   // opposite orders and with different terminal statuses (as two
-  // providers' retries may). Each message must end in one terminal status
-  // applied once, and neither report may fail: on Postgres, rows locked
-  // in opposite orders deadlock, and a status read before the other
-  // instance's commit would be overwritten after it.
-  // Two instances on one database report the same messages at once, in
-  // opposite orders and with different terminal statuses (as two
   // providers' retries may), one report per request or many. Each message
   // must end in one terminal status applied once, and no report may fail
   // or even meet a deadlock: on Postgres, rows locked in opposite orders
@@ -330,24 +324,3 @@ describe(`delivery reports on ${DIALECT_LABEL}`, () => {
     expect(watched.deadlocks()).toBe(0)
   })
 })
-
-// The database, counting the write transactions that failed in a deadlock
-// (Postgres 40P01) on their way through.
-function watchingDeadlocks(db: ParleyDatabase): {
-  db: ParleyDatabase
-  deadlocks: () => number
-} {
-  let deadlocks = 0
-  const watched: ParleyDatabase = {
-    ...db,
-    writeTransaction: async (work) => {
-      try {
-        return await db.writeTransaction(work)
-      } catch (error) {
-        if ((error as { code?: unknown }).code === '40P01') deadlocks += 1
-        throw error
-      }
-    },
-  }
-  return { db: watched, deadlocks: () => deadlocks }
-}

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { claimDue } from '../src/queue/queue-table.js'
+import { type LogFields, silentLogger } from '../src/util/logger.js'
 import {
   createHarness,
   DIALECT_LABEL,
@@ -436,6 +437,36 @@ describe(`InboundWorker on ${DIALECT_LABEL}`, () => {
         worker_error: 0,
         worker_dead_letter: 2,
       })
+    })
+
+    it('logs a failed batch with the driver error that caused it', async () => {
+      await receiveSms('SM-1')
+      const warnings: [string, LogFields | undefined][] = []
+      const logger = {
+        ...silentLogger,
+        warn: (event: string, fields?: LogFields) =>
+          warnings.push([event, fields]),
+      }
+      const batch = h.db.calls + 1
+      h.db.before = (call) => {
+        if (call === batch) {
+          const cause = new Error('deadlock detected')
+          throw new Error('conversation upsert failed', { cause })
+        }
+      }
+
+      await h.inboundWorker(logger).step()
+      h.db.before = undefined
+
+      expect(warnings).toContainEqual([
+        'inbound.batch_failed',
+        {
+          size: 1,
+          error: 'conversation upsert failed',
+          cause: 'deadlock detected',
+        },
+      ])
+      expect((await events()).map((e) => e.state)).toEqual(['done'])
     })
   })
 

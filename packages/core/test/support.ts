@@ -6,6 +6,7 @@ import {
   createMockProvider,
   createParley,
   type FieldError,
+  type Logger,
   migrateToLatest,
   type Parley,
   type ParleyConfig,
@@ -330,7 +331,8 @@ export interface Harness {
   /** A new dispatch worker (its own claim token) over the harness. */
   dispatchWorker(providers?: readonly Provider[]): DispatchWorker
   /** A new inbound worker (its own claim token) over the harness. */
-  inboundWorker(): InboundWorker
+  /** An inbound worker over the harness, logging to `logger` if given. */
+  inboundWorker(logger?: Logger): InboundWorker
   close(): Promise<void>
 }
 
@@ -403,7 +405,8 @@ export async function createHarness(
       })
       return new DispatchWorker({ ...deps, registry, health })
     },
-    inboundWorker: () => new InboundWorker(deps),
+    inboundWorker: (logger) =>
+      new InboundWorker(logger ? { ...deps, logger } : deps),
     close: async () => {
       await committer.drain()
       await db.close()
@@ -602,4 +605,35 @@ export async function dispatchUntilSettled(
     }
   }
   throw new Error(`dispatch jobs still pending after ${maxRounds} rounds`)
+}
+
+/**
+ * The database, counting the write transactions that failed in a deadlock
+ * (Postgres 40P01) on their way through, whether the driver's error came
+ * out as it is or as the cause of Parley's own.
+ */
+export function watchingDeadlocks(db: ParleyDatabase): {
+  db: ParleyDatabase
+  deadlocks: () => number
+} {
+  let deadlocks = 0
+  const watched: ParleyDatabase = {
+    ...db,
+    writeTransaction: async (work) => {
+      try {
+        return await db.writeTransaction(work)
+      } catch (error) {
+        if (inDeadlock(error)) deadlocks += 1
+        throw error
+      }
+    },
+  }
+  return { db: watched, deadlocks: () => deadlocks }
+}
+
+function inDeadlock(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    if ((e as { code?: unknown }).code === '40P01') return true
+  }
+  return false
 }

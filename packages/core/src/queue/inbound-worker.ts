@@ -10,9 +10,9 @@ import {
   type ParleySchema,
   readId,
 } from '../store/schema.js'
+import { conversationLockKey } from '../store/lock-keys.js'
 import {
   ConversationUpsertError,
-  conversationLockKey,
   type Threaded,
   threadMessage,
 } from '../store/threading.js'
@@ -159,9 +159,12 @@ export class InboundWorker {
       this.claimIn(trx),
     )
     if (events.length > 0) {
+      const cause = (batchError as { cause?: unknown } | null)?.cause
       this.deps.logger.warn('inbound.batch_failed', {
         size: events.length,
         error: errorMessage(batchError),
+        // The driver's words, such as Postgres's "deadlock detected".
+        ...(cause === undefined ? {} : { cause: errorMessage(cause) }),
       })
       this.deps.events.emit('inbound.claimed', { count: events.length })
       this.logClaimed(events)

@@ -48,7 +48,8 @@ export class GroupCommitter {
    * Runs `work` in the next group commit; resolves after the commit.
    *
    * `lockKey` names the contended row the work writes (its conversation,
-   * its idempotency key, its webhook's provider id). A batch runs its
+   * its idempotency key, its webhook's provider id), ranked by kind as
+   * lock-keys.ts says. A batch runs its
    * writes in the order of their keys, so that two transactions (of two
    * instances on one Postgres) that touch the same rows lock them in the
    * same order and cannot deadlock. Work without a key runs first.

@@ -28,19 +28,6 @@ export interface ThreadOptions {
   readonly providerMessageId?: string
 }
 
-/**
- * The lock key of a write that threads `message`: its conversation row is
- * the one that concurrent writers contend for (see GroupCommitter.submit).
- */
-export function conversationLockKey(message: NormalizedMessage): string {
-  const { key } = conversationIdentity(
-    message.family,
-    message.fromParticipant,
-    message.toParticipant,
-  )
-  return `conversation:${key}`
-}
-
 /** Thrown when the conversation upsert fails; counted apart. */
 export class ConversationUpsertError extends Error {
   override readonly name = 'ConversationUpsertError'
