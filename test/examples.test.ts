@@ -60,7 +60,7 @@ describe('examples', () => {
       const { stdout } = await runExample(
         'examples/custom-provider/index.mjs',
         [],
-        { DATABASE_URL: schema.url, DATABASE_SCHEMA: schema.name },
+        { DATABASE_URL: schema.databaseUrl },
       )
 
       expect(stdout).toBe(

@@ -5,7 +5,7 @@
 // message's first attempt with a 503, so the run shows a retry.
 //
 //   node examples/custom-provider/index.mjs
-//   DATABASE_URL=postgres://… DATABASE_SCHEMA=… node examples/custom-provider/index.mjs
+//   DATABASE_URL='postgres://…?schema=…' node examples/custom-provider/index.mjs
 import { createServer } from 'node:http'
 import { createParley } from '@parley/core'
 
@@ -84,10 +84,8 @@ async function openStorage() {
   const url = process.env.DATABASE_URL
   if (url?.startsWith('postgres')) {
     const { openPostgres } = await import('@parley/core/postgres')
-    return openPostgres({
-      connectionString: url,
-      schema: process.env.DATABASE_SCHEMA,
-    })
+    // postgres://user@host/db?schema=name: Parley's tables in that schema.
+    return openPostgres({ connectionString: url })
   }
   const { openSqlite } = await import('@parley/core/sqlite')
   return openSqlite({ filename: url ?? ':memory:' })

@@ -6,8 +6,9 @@ import { createServer } from 'node:http'
 import { createMockProvider, createParley, isParleyError } from '@parley/core'
 import { openSqlite } from '@parley/core/sqlite'
 
+const db = openSqlite({ filename: ':memory:' }) // or a path: './data/app.db'
 const parley = await createParley({
-  db: openSqlite({ filename: ':memory:' }), // or a path: './data/app.db'
+  db,
   providers: [
     createMockProvider({ family: 'sms' }),
     createMockProvider({ family: 'email' }),
@@ -150,4 +151,5 @@ server.listen(selfTesting ? 0 : 3000, '127.0.0.1', async () => {
   await selfTest(base)
   server.close()
   await parley.stop()
+  await db.close()
 })

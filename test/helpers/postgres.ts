@@ -152,9 +152,9 @@ export async function dropProcessDatabase(
 export interface FreshSchema {
   /** The schema's name (a lower-case SQL identifier). */
   readonly name: string
-  /** The URL of its database, without the schema, for `openPostgres`. */
+  /** The URL of its database, without the schema. */
   readonly url: string
-  /** The URL a Parley server takes: `DATABASE_URL=<url>?schema=<name>`. */
+  /** `<url>?schema=<name>`: a server's DATABASE_URL, or `openPostgres`'s. */
   readonly databaseUrl: string
   /** Drops the schema and everything in it. Safe to call twice. */
   drop(): Promise<void>

@@ -30,8 +30,12 @@ export interface PostgresOptions {
   connectionTimeoutMs?: number
   /**
    * The schema Parley's tables live in (it must exist); for several
-   * deployments, or tests, sharing one database.
-   * @default the server's search_path (usually `public`)
+   * deployments, or tests, sharing one database. A lower-case SQL
+   * identifier, not a system schema. The connection string may name it
+   * instead, as `?schema=name` (the form of the server's DATABASE_URL);
+   * when both do, they must agree.
+   * @default the URL's `schema` parameter, else the server's search_path
+   * (usually `public`)
    */
   schema?: string
   /**
@@ -54,14 +58,15 @@ export interface PostgresOptions {
 export function openPostgres(options: PostgresOptions): ParleyDatabase {
   const poolMax = options.poolMax ?? 10
   checkOptions(options.connectionString, poolMax)
-  const { connectionString, urlOptions } = splitUrlOptions(
+  const { connectionString, urlOptions, urlSchema } = splitUrl(
     options.connectionString,
   )
+  const schema = chosenSchema(options.schema, urlSchema)
   const connection = {
     connectionString,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
     // Parley's settings come last, so that they win over the URL's own.
-    options: [urlOptions, sessionOptions(options.schema)].join(' ').trim(),
+    options: [urlOptions, sessionOptions(schema)].join(' ').trim(),
   }
   const logger = options.logger ?? silentLogger
   const pool = new pg.Pool({ ...connection, max: poolMax })
@@ -88,13 +93,13 @@ export function openPostgres(options: PostgresOptions): ParleyDatabase {
       new pg.Client({
         ...connection,
         keepAlive: true,
-        application_name: listenerName(options.schema),
+        application_name: listenerName(schema),
       }),
     logger,
   })
   return {
     dialect: 'postgres',
-    schema: options.schema,
+    schema,
     kysely,
     writeTransaction: (work) => kysely.transaction().execute(work),
     notify: async (channel, payload) => {
@@ -116,21 +121,48 @@ function listenerName(schema: string | undefined): string {
 
 // pg lets a URL's `options` parameter replace the `options` setting
 // outright, which would drop Parley's time zone and search_path: take it
-// out of the URL and put it in front of Parley's own.
-function splitUrlOptions(url: string): {
+// out of the URL and put it in front of Parley's own. `schema` is Parley's
+// parameter (as in the server's DATABASE_URL), which pg would ignore: take
+// it out too.
+function splitUrl(url: string): {
   connectionString: string
   urlOptions: string
+  urlSchema: string | undefined
 } {
   let parsed: URL
   try {
     parsed = new URL(url)
   } catch {
-    return { connectionString: url, urlOptions: '' }
+    return { connectionString: url, urlOptions: '', urlSchema: undefined }
   }
   const urlOptions = parsed.searchParams.getAll('options').join(' ')
-  if (urlOptions === '') return { connectionString: url, urlOptions }
+  const schemas = parsed.searchParams.getAll('schema')
+  if (schemas.length > 1) {
+    throw new RangeError(
+      `openPostgres: connectionString names more than one schema (${schemas.join(', ')})`,
+    )
+  }
   parsed.searchParams.delete('options')
-  return { connectionString: parsed.toString(), urlOptions }
+  parsed.searchParams.delete('schema')
+  const changed = urlOptions !== '' || schemas.length > 0
+  return {
+    connectionString: changed ? parsed.toString() : url,
+    urlOptions,
+    urlSchema: schemas[0],
+  }
+}
+
+// The schema option, or the URL's; both may name it only if they agree.
+function chosenSchema(
+  option: string | undefined,
+  fromUrl: string | undefined,
+): string | undefined {
+  if (option !== undefined && fromUrl !== undefined && option !== fromUrl) {
+    throw new RangeError(
+      `openPostgres: the schema option (${option}) and the connectionString's schema parameter (${fromUrl}) differ`,
+    )
+  }
+  return option ?? fromUrl
 }
 
 function sessionOptions(schema: string | undefined): string {
@@ -138,6 +170,12 @@ function sessionOptions(schema: string | undefined): string {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
     throw new RangeError(
       `openPostgres: schema must be a lower-case SQL identifier, got ${schema}`,
+    )
+  }
+  // Postgres keeps its catalogs there; Parley's tables do not belong.
+  if (schema === 'information_schema' || schema.startsWith('pg_')) {
+    throw new RangeError(
+      `openPostgres: schema must not be a system schema, got ${schema}`,
     )
   }
   return `-c TimeZone=UTC -c search_path=${schema}`

@@ -137,6 +137,72 @@ describe.skipIf(skip !== undefined)('Postgres session settings', () => {
     })
   })
 
+  // The server's DATABASE_URL form, which a library user may pass as it is.
+  it.each([
+    ['the URL alone', (name: string) => ({ url: name, option: undefined })],
+    [
+      'the URL and the option alike',
+      (name: string) => ({ url: name, option: name }),
+    ],
+  ])('uses the schema named by %s', async (_, names) => {
+    const fresh = await schema()
+    const { url, option } = names(fresh.name)
+    const withSchema = new URL(fresh.url)
+    withSchema.searchParams.set('schema', url)
+    const db = openPostgres({
+      connectionString: withSchema.toString(),
+      schema: option,
+    })
+    cleanups.push(() => db.close())
+
+    await migrateToLatest(db)
+
+    expect(db.schema).toBe(fresh.name)
+    const { rows } = await sql<{ path: string; table_schema: string }>`
+      select current_setting('search_path') as path,
+        (select table_schema from information_schema.tables
+         where table_name = 'conversations') as table_schema`.execute(db.kysely)
+    expect(rows[0]).toEqual({ path: fresh.name, table_schema: fresh.name })
+  })
+
+  it.each([
+    [
+      '?schema=a&schema=b',
+      undefined,
+      'openPostgres: connectionString names more than one schema (a, b)',
+    ],
+    [
+      '?schema=a',
+      'b',
+      "openPostgres: the schema option (b) and the connectionString's schema parameter (a) differ",
+    ],
+    [
+      '?schema=pg_catalog',
+      undefined,
+      'openPostgres: schema must not be a system schema, got pg_catalog',
+    ],
+    [
+      '',
+      'information_schema',
+      'openPostgres: schema must not be a system schema, got information_schema',
+    ],
+    [
+      '?schema=Mixed',
+      undefined,
+      'openPostgres: schema must be a lower-case SQL identifier, got Mixed',
+    ],
+  ])(
+    'refuses %j with the option %j before connecting',
+    (query, option, message) => {
+      expect(() =>
+        openPostgres({
+          connectionString: `postgres://postgres@127.0.0.1:1/none${query}`,
+          schema: option,
+        }),
+      ).toThrow(new RangeError(message))
+    },
+  )
+
   it('refuses to migrate into a schema that does not exist, naming it', async () => {
     const fresh = await schema()
     await fresh.drop()
