@@ -399,8 +399,13 @@ describe('timestamp validation', () => {
       '0001-01-01T00:00:00+01:00',
       '0001-01-01T00:59:59.999+01:00',
     ]) {
-      expect(rejectedFields(() => sendSms(smsRequest({ timestamp })))).toEqual([
-        'timestamp',
+      expect(
+        validationDetails(() => sendSms(smsRequest({ timestamp }))),
+      ).toEqual([
+        {
+          field: 'timestamp',
+          message: 'must fall in the UTC years 0001 to 9999',
+        },
       ])
     }
   })

@@ -7,8 +7,18 @@ const ISO_INSTANT =
  * text is not one (no zone, February 30, hour 24, and so on).
  */
 export function parseInstant(text: string): string | null {
+  const read = readInstant(text)
+  return typeof read === 'string' ? read : null
+}
+
+/**
+ * As {@link parseInstant}, saying what is wrong instead of `null`: `form`
+ * (not such a date-time) or `years` (a real instant, outside UTC years
+ * 0001 to 9999).
+ */
+export function readInstant(text: string): string | 'form' | 'years' {
   const match = ISO_INSTANT.exec(text)
-  if (!match) return null
+  if (!match) return 'form'
   const [, y, mo, d, h, mi, s, frac, zone] = match as unknown as string[]
   const year = Number(y)
   const month = Number(mo)
@@ -17,12 +27,12 @@ export function parseInstant(text: string): string | null {
   const minute = Number(mi)
   const second = s === undefined ? 0 : Number(s)
   if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) {
-    return null
+    return 'form'
   }
-  if (hour > 23 || minute > 59 || second > 59) return null
+  if (hour > 23 || minute > 59 || second > 59) return 'form'
 
   const offset = offsetMinutes(zone ?? 'Z')
-  if (offset === null) return null
+  if (offset === null) return 'form'
   const millis =
     frac === undefined ? 0 : Number(frac.padEnd(3, '0').slice(0, 3))
   // setUTCFullYear, unlike Date.UTC, does not map years 0-99 onto 19xx.
@@ -35,7 +45,7 @@ export function parseInstant(text: string): string | null {
   // is one Postgres refuses to read in this form. An offset can carry an
   // instant across either edge, so the UTC year is what is checked.
   const utcYear = utc.getUTCFullYear()
-  if (utcYear < 1 || utcYear > 9999) return null
+  if (utcYear < 1 || utcYear > 9999) return 'years'
   return formatInstant(utc)
 }
 

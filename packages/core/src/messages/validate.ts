@@ -1,7 +1,7 @@
 import { type FieldError, ValidationError } from '../errors.js'
 import { parseEmail } from './email-address.js'
 import { parsePhone } from './phone.js'
-import { parseInstant } from './timestamp.js'
+import { readInstant } from './timestamp.js'
 import type { Channel, ChannelFamily, NormalizedMessage } from './types.js'
 
 /** What validation needs to know beyond the request itself. */
@@ -260,11 +260,14 @@ function readTimestamp(
 ): string | undefined {
   const value = readString(fields, 'timestamp', errors, {})
   if (value === undefined) return undefined
-  const instant = parseInstant(value)
-  if (instant === null) {
+  const instant = readInstant(value)
+  if (instant === 'form' || instant === 'years') {
     errors.push({
       field: 'timestamp',
-      message: 'must be an ISO-8601 instant with Z or an offset',
+      message:
+        instant === 'form'
+          ? 'must be an ISO-8601 instant with Z or an offset'
+          : 'must fall in the UTC years 0001 to 9999',
     })
     return undefined
   }
