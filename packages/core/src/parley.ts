@@ -311,10 +311,45 @@ const MAX_PAGE = 1_000_000_000
  *   providers: [createMockProvider({ family: 'sms' })] })
  */
 export async function createParley(options: ParleyOptions): Promise<Parley> {
+  checkParleyOptions(options)
   const config = resolveConfig(options.config)
   checkLeaseCoversCalls(config, options.providers)
   if (options.migrate !== false) await migrateToLatest(options.db)
   return new ParleyInstance(options, config)
+}
+
+// What TypeScript checks, checked again for JavaScript callers, so that a
+// wrong call fails here naming the option, not later in a worker.
+function checkParleyOptions(options: ParleyOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('createParley: options must be an object')
+  }
+  const db = options.db as Partial<ParleyDatabase> | null | undefined
+  if (typeof db?.writeTransaction !== 'function' || db.kysely === undefined) {
+    throw new TypeError(
+      'createParley: db must be a ParleyDatabase (from openSqlite, openPostgres or openNodeSqlite)',
+    )
+  }
+  if (!Array.isArray(options.providers)) {
+    throw new TypeError('createParley: providers must be an array of providers')
+  }
+  options.providers.forEach(checkProvider)
+}
+
+function checkProvider(provider: unknown, index: number): void {
+  const p = provider as Partial<Provider> | null | undefined
+  const at = `createParley: providers[${index}]`
+  if (typeof p?.name !== 'string' || p.name === '') {
+    throw new TypeError(`${at}.name must be a non-empty string`)
+  }
+  if (p.family !== 'sms' && p.family !== 'email') {
+    throw new RangeError(
+      `${at}.family must be "sms" or "email", got ${JSON.stringify(p.family)}`,
+    )
+  }
+  if (typeof p.send !== 'function') {
+    throw new TypeError(`${at}.send must be a function`)
+  }
 }
 
 class ParleyInstance implements Parley {
@@ -494,7 +529,11 @@ class ParleyInstance implements Parley {
 
   async send(request: unknown, options: SendOptions = {}): Promise<SendResult> {
     this.assertOpen()
-    const family = options.channel ?? familyFromType(request)
+    checkOptionsObject(options)
+    const family =
+      options.channel === undefined
+        ? familyFromType(request)
+        : checkChannel(options.channel)
     const message = validateSend(family, request, this.config)
     if (!this.registry.hasRoute(family)) {
       this.events.emit('routing.invalid', { family })
@@ -553,7 +592,12 @@ class ParleyInstance implements Parley {
     options: ReceiveOptions,
   ): Promise<ReceiveResult> {
     this.assertOpen()
-    const inbound = validateInbound(options.channel, payload, this.config)
+    checkOptionsObject(options)
+    const inbound = validateInbound(
+      checkChannel(options?.channel),
+      payload,
+      this.config,
+    )
     const outcome = await this.idempotently(
       payload,
       options,
@@ -1077,8 +1121,8 @@ const FILE_CHECK_INTERVAL_MS = 1000
 // died: a repeat may take it over (DESIGN section 4).
 const IDEMPOTENCY_STALE_MS = 30_000
 
-function checkIdempotencyKey(key: string): void {
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+function checkIdempotencyKey(key: unknown): void {
+  if (typeof key !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(key)) {
     throw new ValidationError([
       {
         field: 'Idempotency-Key',
@@ -1094,6 +1138,30 @@ function checkQueue(queue: string): asserts queue is QueueName {
       { field: 'queue', message: 'must be "dispatch" or "inbound"' },
     ])
   }
+}
+
+// JavaScript callers can pass anything as a call's options.
+function checkOptionsObject(options: unknown): void {
+  if (
+    typeof options !== 'object' ||
+    options === null ||
+    Array.isArray(options)
+  ) {
+    throw new ValidationError([
+      { field: '(options)', message: 'must be an object' },
+    ])
+  }
+}
+
+function checkChannel(channel: unknown): ChannelFamily {
+  if (channel === 'sms' || channel === 'email') return channel
+  throw new ValidationError([
+    {
+      field: 'channel',
+      message:
+        channel === undefined ? 'is required' : 'must be "sms" or "email"',
+    },
+  ])
 }
 
 function familyFromType(request: unknown): ChannelFamily {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ProviderOutcome } from '@parley/core'
+import { type LogFields, silentLogger } from '../src/util/logger.js'
 import { claimDue } from '../src/queue/queue-table.js'
 import {
   createHarness,
@@ -421,6 +422,43 @@ describe(`DispatchWorker on ${DIALECT_LABEL}`, () => {
       await round()
       expect(provider.calls).toHaveLength(2)
       expect(provider.calls[1]?.context.attempt).toBe(1)
+    })
+
+    it('stops, logging it, when the database refuses to take its jobs back', async () => {
+      const provider = scriptedProvider(
+        'sms',
+        ({ context }) =>
+          new Promise<ProviderOutcome>((resolve) => {
+            context.signal.addEventListener('abort', () =>
+              resolve({ kind: 'transient', error: 'aborted' }),
+            )
+          }),
+      )
+      await setup([provider])
+      const { id } = await h.parley.send(smsRequest())
+      const warnings: [string, LogFields | undefined][] = []
+      const logger = {
+        ...silentLogger,
+        warn: (event: string, fields?: LogFields) =>
+          warnings.push([event, fields]),
+      }
+      const worker = h.dispatchWorker(undefined, logger)
+      worker.start()
+      await eventually(() => expect(provider.calls).toHaveLength(1))
+      h.db.before = () => {
+        throw new Error('database unavailable')
+      }
+
+      const finished = await worker.stop(5)
+      h.db.before = undefined
+
+      expect(finished).toBe(false)
+      expect(warnings).toContainEqual([
+        'dispatch.release_failed',
+        { error: 'database unavailable' },
+      ])
+      // Still claimed: it comes back when its lease ends.
+      expect(await jobOf(h.db, id)).toMatchObject({ state: 'running' })
     })
 
     it('reports a clean stop when its calls finish within the grace period', async () => {

@@ -329,7 +329,11 @@ export interface Harness {
   /** A facade over the same database and clock, never started. */
   readonly parley: Parley
   /** A new dispatch worker (its own claim token) over the harness. */
-  dispatchWorker(providers?: readonly Provider[]): DispatchWorker
+  /** A dispatch worker over the harness, logging to `logger` if given. */
+  dispatchWorker(
+    providers?: readonly Provider[],
+    logger?: Logger,
+  ): DispatchWorker
   /** A new inbound worker (its own claim token) over the harness. */
   /** An inbound worker over the harness, logging to `logger` if given. */
   inboundWorker(logger?: Logger): InboundWorker
@@ -391,7 +395,7 @@ export async function createHarness(
     metrics,
     committer,
     parley,
-    dispatchWorker: (list = providers) => {
+    dispatchWorker: (list = providers, logger = silentLogger) => {
       const registry = new ProviderRegistry(list)
       const health = new ProviderHealthBoard({
         registry,
@@ -403,7 +407,7 @@ export async function createHarness(
           openMs: config.breakerOpenMs,
         },
       })
-      return new DispatchWorker({ ...deps, registry, health })
+      return new DispatchWorker({ ...deps, logger, registry, health })
     },
     inboundWorker: (logger) =>
       new InboundWorker(logger ? { ...deps, logger } : deps),

@@ -77,8 +77,13 @@ export interface Provider {
  */
 export function checkedOutcome(value: unknown): ProviderOutcome {
   const outcome = value as Partial<Record<string, unknown>> | null | undefined
+  const said = outcome?.error
   const error =
-    typeof outcome?.error === 'string' ? outcome.error : String(outcome?.error)
+    typeof said === 'string'
+      ? said
+      : said === undefined || said === null
+        ? 'the provider gave no reason'
+        : String(said)
   switch (outcome?.kind) {
     case 'sent':
       return typeof outcome.providerMessageId === 'string' &&

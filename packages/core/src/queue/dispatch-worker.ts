@@ -507,21 +507,30 @@ export class DispatchWorker {
     if (this.held.size === 0) return
     this.held.clear()
     const now = isoNow(this.deps.clock)
-    const released = await this.deps.db.writeTransaction(async (trx) => {
-      await trx
-        .updateTable('messages')
-        .set({ status: 'queued', updated_at: now })
-        .where('id', 'in', (eb) =>
-          eb
-            .selectFrom('dispatch_jobs')
-            .select('message_id')
-            .where('state', '=', 'running')
-            .where('claim_token', '=', this.token),
-        )
-        .where('status', '=', 'sending')
-        .execute()
-      return releaseClaims(trx, 'dispatch_jobs', this.token, now)
-    })
+    const released = await this.deps.db
+      .writeTransaction(async (trx) => {
+        await trx
+          .updateTable('messages')
+          .set({ status: 'queued', updated_at: now })
+          .where('id', 'in', (eb) =>
+            eb
+              .selectFrom('dispatch_jobs')
+              .select('message_id')
+              .where('state', '=', 'running')
+              .where('claim_token', '=', this.token),
+          )
+          .where('status', '=', 'sending')
+          .execute()
+        return releaseClaims(trx, 'dispatch_jobs', this.token, now)
+      })
+      .catch((error: unknown) => {
+        // Stopping must not fail on a database that does not answer: the
+        // jobs come back when their leases end.
+        this.deps.logger.warn('dispatch.release_failed', {
+          error: errorMessage(error),
+        })
+        return 0
+      })
     if (released > 0) {
       this.deps.logger.info('dispatch.claims_released', { count: released })
     }

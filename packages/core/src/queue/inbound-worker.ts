@@ -97,12 +97,20 @@ export class InboundWorker {
   /** Stops after the batch in hand; gives back anything still held. */
   async stop(): Promise<void> {
     await this.loop.stop()
-    await releaseClaims(
-      this.deps.db.kysely,
-      'inbound_events',
-      this.token,
-      isoNow(this.deps.clock),
-    )
+    try {
+      await releaseClaims(
+        this.deps.db.kysely,
+        'inbound_events',
+        this.token,
+        isoNow(this.deps.clock),
+      )
+    } catch (error) {
+      // Stopping must not fail on a database that does not answer: what
+      // is still held comes back when its lease ends.
+      this.deps.logger.warn('inbound.release_failed', {
+        error: errorMessage(error),
+      })
+    }
   }
 
   /** Claims and threads one batch; true when the batch was full. */
