@@ -80,6 +80,22 @@ describe('resolveConfig', () => {
     expect(resolveConfig({ maxRetries: undefined }).maxRetries).toBe(8)
   })
 
+  it.each(['pollIntervalMS', 'maxRetry', 'leaseSecs', 'toString'])(
+    'refuses an option it does not have, such as a misspelt %s',
+    (name) => {
+      expect(() => resolveConfig({ [name]: 1 } as never)).toThrow(
+        new RangeError(`config.${name} is not an option`),
+      )
+    },
+  )
+
+  it.each([null, 'fast', 3, []])(
+    'refuses config %j, which is not an object',
+    (config) => {
+      expect(() => resolveConfig(config as never)).toThrow(TypeError)
+    },
+  )
+
   it('accepts another known region', () => {
     expect(resolveConfig({ defaultRegion: 'GB' }).defaultRegion).toBe('GB')
   })
