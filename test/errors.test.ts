@@ -696,6 +696,39 @@ describe('415 unsupported_media_type', () => {
     expectError(response, 415, 'unsupported_media_type')
   })
 
+  it.each([
+    [SMS, 'application/json; charset=utf-8; charset=latin1', 'charset'],
+    [SMS, 'application/json; charset=utf-8; Charset=utf-8', 'charset'],
+    [EMAIL, 'application/json; v=1; v=2', 'v'],
+    [SMS_HOOK, 'application/json; charset=utf-8; charset=latin1', 'charset'],
+    [
+      SMS_HOOK,
+      'application/x-www-form-urlencoded; charset=utf-8; charset=latin1',
+      'charset',
+    ],
+  ])(
+    'refuses POST %s with the repeated parameter of %s',
+    async (path, type, name) => {
+      const form = new URLSearchParams({
+        From: '+12025550123',
+        To: '+18045551234',
+        Body: 'twice',
+        MessageSid: 'SM-repeated-charset',
+        NumMedia: '0',
+      })
+      const body = type.includes('form')
+        ? form.toString()
+        : JSON.stringify(smsSend())
+      const response = await post(server.url, path, body, {
+        'content-type': type,
+      })
+      expectError(response, 415, 'unsupported_media_type')
+      expect(response.body.message).toBe(
+        `the Content-Type repeats its ${name} parameter; send each parameter once`,
+      )
+    },
+  )
+
   it('refuses a Twilio form without MessageSid, naming messaging_provider_id', async () => {
     const form = new URLSearchParams({
       From: '+12025550123',
