@@ -113,10 +113,10 @@ describe('the mock provider settings over HTTP', () => {
     ['null', { email: { seed: null } }, ['email.seed']],
     ['a boolean at the top', { error_pct: true }, ['error_pct']],
     [
-      // Which also takes each family's sum over 100.
+      // Named on its own; the sum counts only the valid percentages.
       'a percentage over 100 for both families',
       { error_pct: 101 },
-      ['email', 'email.error_pct', 'sms', 'sms.error_pct'],
+      ['email.error_pct', 'sms.error_pct'],
     ],
     [
       'a negative percentage',
@@ -149,6 +149,17 @@ describe('the mock provider settings over HTTP', () => {
       'several bad fields at once',
       { sms: { error_pct: 'x', timeout_pct: 0.5 }, email: { seed: 'y' } },
       ['email.seed', 'sms.error_pct', 'sms.timeout_pct'],
+    ],
+    [
+      'bad types beside bad ranges and a sum over 100',
+      {
+        error_pct: 50,
+        timeout_pct: 60,
+        sms: { seed: -1 },
+        email: 5,
+        ratelimit_pct: 1.5,
+      },
+      ['email', 'ratelimit_pct', 'sms', 'sms.seed'],
     ],
   ]
 

@@ -696,6 +696,39 @@ describe('415 unsupported_media_type', () => {
     expectError(response, 415, 'unsupported_media_type')
   })
 
+  it.each([
+    [SMS, 'application/json; charset=utf-8; charset=latin1', 'charset'],
+    [SMS, 'application/json; charset=utf-8; Charset=utf-8', 'charset'],
+    [EMAIL, 'application/json; v=1; v=2', 'v'],
+    [SMS_HOOK, 'application/json; charset=utf-8; charset=latin1', 'charset'],
+    [
+      SMS_HOOK,
+      'application/x-www-form-urlencoded; charset=utf-8; charset=latin1',
+      'charset',
+    ],
+  ])(
+    'refuses POST %s with the repeated parameter of %s',
+    async (path, type, name) => {
+      const form = new URLSearchParams({
+        From: '+12025550123',
+        To: '+18045551234',
+        Body: 'twice',
+        MessageSid: 'SM-repeated-charset',
+        NumMedia: '0',
+      })
+      const body = type.includes('form')
+        ? form.toString()
+        : JSON.stringify(smsSend())
+      const response = await post(server.url, path, body, {
+        'content-type': type,
+      })
+      expectError(response, 415, 'unsupported_media_type')
+      expect(response.body.message).toBe(
+        `the Content-Type repeats its ${name} parameter; send each parameter once`,
+      )
+    },
+  )
+
   it('refuses a Twilio form without MessageSid, naming messaging_provider_id', async () => {
     const form = new URLSearchParams({
       From: '+12025550123',
@@ -818,21 +851,60 @@ describe('408 request_timeout', () => {
 describe('pagination', () => {
   const LISTS = ['/api/conversations', '/api/conversations/1/messages']
 
-  it.each([
-    ['page=0', 'page'],
-    ['page=abc', 'page'],
-    ['page=-1', 'page'],
-    ['page=1.5', 'page'],
-    ['page=1e3', 'page'],
-    ['pageSize=-1', 'pageSize'],
-    ['pageSize=abc', 'pageSize'],
-    ['pageSize=2.5', 'pageSize'],
-    ['pageSize=%2010', 'pageSize'],
-  ])('refuses %s with 400 naming %s', async (query, field) => {
-    for (const list of LISTS) {
-      const response = await get(server.url, `${list}?${query}`)
+  type Detail = { field: string; message: string }
+  const BAD_PAGE: Detail = {
+    field: 'page',
+    message: 'must be a positive integer up to 1000000000',
+  }
+  const BAD_PAGE_SIZE: Detail = {
+    field: 'pageSize',
+    message: 'must be a positive integer',
+  }
+
+  // Every list route, the dead letters included: each bad value gets the
+  // same message and detail, whatever made it bad (range or spelling).
+  it.each<[string, Detail[]]>([
+    ...[
+      '0',
+      '-1',
+      '%2B1',
+      '1.5',
+      'abc',
+      '1e3',
+      '%2010',
+      '0x10',
+      '1000000001',
+      '99999999999999999999',
+    ].map((value): [string, Detail[]] => [`page=${value}`, [BAD_PAGE]]),
+    ...['-1', '%2B5', '2.5', 'abc', '1e3', '%2010', '-0'].map(
+      (value): [string, Detail[]] => [`pageSize=${value}`, [BAD_PAGE_SIZE]],
+    ),
+    ['page=-1&pageSize=-1', [BAD_PAGE, BAD_PAGE_SIZE]],
+    ['page=0&pageSize=abc', [BAD_PAGE, BAD_PAGE_SIZE]],
+    ['pageSize=x&page=1.5', [BAD_PAGE, BAD_PAGE_SIZE]],
+  ])('refuses %s with 400 and the same details', async (query, details) => {
+    for (const list of [...LISTS, '/api/dead-letters?queue=dispatch']) {
+      const separator = list.includes('?') ? '&' : '?'
+      const response = await get(server.url, `${list}${separator}${query}`)
       expectError(response, 400, 'validation_failed')
-      expect(detailFields(response.body)).toEqual([field])
+      expect(response.body.message, list).toBe(
+        `request failed validation: ${details.map((d) => d.field).join(', ')}`,
+      )
+      expect(response.body.details, list).toEqual(details)
+    }
+  })
+
+  it('reads an empty page or pageSize as the default, and clamps a huge pageSize', async () => {
+    for (const list of LISTS) {
+      const empty = await get(server.url, `${list}?page=&pageSize=`)
+      expect(empty.status, empty.text).toBe(200)
+      expect(empty.body.meta).toMatchObject({ page: 1, page_size: 50 })
+      const huge = await get(
+        server.url,
+        `${list}?pageSize=99999999999999999999`,
+      )
+      expect(huge.status, huge.text).toBe(200)
+      expect(huge.body.meta).toMatchObject({ page: 1, page_size: 200 })
     }
   })
 

@@ -356,7 +356,15 @@ export class EnvReader {
     const names = raw
       .split(',')
       .map((item) => item.trim().toLowerCase())
-      .filter((item) => item !== '' && item !== 'none')
+      .filter((item) => item !== '')
+    // `none` beside a provider contradicts it: refused rather than dropped.
+    if (names.includes('none')) {
+      if (names.length === 1) return []
+      throw new ConfigError(
+        name,
+        `"none" must be alone in the list, got "${raw}"`,
+      )
+    }
     const pattern = PROVIDER_ENTRY[name]
     for (const item of names) {
       if (pattern && !pattern.test(item)) {

@@ -135,6 +135,8 @@ describe('loadConfig', () => {
     [' NONE ', []],
     ['mock', ['mock']],
     [' Mock ', ['mock']],
+    ['none,', []],
+    ['mock,,mock-b', ['mock', 'mock-b']],
   ])('reads API_SMS_PROVIDERS=%j as %j', (value, providers) => {
     expect(loadConfig({ API_SMS_PROVIDERS: value }).smsProviders).toEqual(
       providers,
@@ -142,6 +144,53 @@ describe('loadConfig', () => {
     expect(loadConfig({ API_EMAIL_PROVIDERS: value }).emailProviders).toEqual(
       providers,
     )
+  })
+
+  it.each([
+    'none,mock',
+    'NONE,mock',
+    'mock, None',
+    'none,none',
+    'mock,none,mock-b',
+  ])(
+    'refuses API_SMS_PROVIDERS and API_EMAIL_PROVIDERS=%j: none must be alone',
+    (value) => {
+      for (const name of ['API_SMS_PROVIDERS', 'API_EMAIL_PROVIDERS']) {
+        const error = configError({ [name]: value })
+        expect(error.variable).toBe(name)
+        expect(error.message).toMatch(
+          /^API_\w+_PROVIDERS: "none" must be alone/,
+        )
+      }
+    },
+  )
+
+  it.each([
+    ['a query', 'https://a.example/?x=1'],
+    ['an empty query', 'https://a.example?'],
+    ['an empty query after a path', 'https://a.example/base/?'],
+    ['a fragment', 'https://a.example/#top'],
+    ['an empty fragment', 'https://a.example#'],
+    ['credentials', 'https://user:s3cret@a.example/'],
+    ['a user name', 'https://user@a.example'],
+    ['an empty userinfo', 'https://@a.example'],
+    ['an empty user and password', 'https://:@a.example/base'],
+    ['an empty userinfo after backslashes', 'https:\\\\@a.example'],
+    ['not a URL', 'hooks.example.com'],
+    ['another scheme', 'ftp://a.example/'],
+  ])('refuses API_PUBLIC_URL with %s (%s)', (_, value) => {
+    const error = configError({ API_PUBLIC_URL: value })
+    expect(error.variable).toBe('API_PUBLIC_URL')
+    expect(error.message).not.toContain('s3cret')
+  })
+
+  it.each([
+    ['https://a.example', 'https://a.example'],
+    ['https://a.example/base/', 'https://a.example/base'],
+    ['https://a.example/p@th', 'https://a.example/p@th'],
+    ['http://a.example:8080/x', 'http://a.example:8080/x'],
+  ])('reads API_PUBLIC_URL=%j as %j', (value, base) => {
+    expect(loadConfig({ API_PUBLIC_URL: value }).edge.publicUrl).toBe(base)
   })
 
   it.each([

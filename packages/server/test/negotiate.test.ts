@@ -134,7 +134,62 @@ describe('checkContentType', () => {
       'unsupported_media_type',
     )
   })
+
+  it.each([
+    ['application/json; charset=utf-8; charset=latin1', ['json'], 'charset'],
+    ['application/json; charset=utf-8; charset=utf-8', ['json'], 'charset'],
+    ['application/json;charset=utf-8;CHARSET="UTF-8"', ['json'], 'charset'],
+    ['application/json; charset=latin1; charset=utf-8', both, 'charset'],
+    ['application/json; v=1; charset=utf-8; V=2', ['json'], 'v'],
+    ['application/json; flag; flag', ['json'], 'flag'],
+    [
+      'application/x-www-form-urlencoded; charset=utf-8; charset=latin1',
+      both,
+      'charset',
+    ],
+    ['application/x-www-form-urlencoded;a=1;charset=utf-8;a=1', both, 'a'],
+  ] as const)(
+    'refuses %j on a route taking %j with 415 naming the repeated %s',
+    (type, accepted, name) => {
+      const request = requestWith({ 'content-type': type })
+      const error = thrown(() => checkContentType(request, accepted))
+
+      expect(error.code).toBe('unsupported_media_type')
+      expect(error.message).toBe(
+        `the Content-Type repeats its ${name} parameter; send each parameter once`,
+      )
+    },
+  )
+
+  it('does not echo a repeated parameter that is not a short token', () => {
+    const name = `x${'\u00e9'.repeat(3)}`
+    const request = requestWith({
+      'content-type': `application/json; ${name}=1; ${name}=2`,
+    })
+
+    expect(thrown(() => checkContentType(request, ['json'])).message).toBe(
+      'the Content-Type repeats a parameter; send each parameter once',
+    )
+  })
+
+  it('takes empty parameters (stray semicolons) as no parameter', () => {
+    const request = requestWith({
+      'content-type': 'application/json;; charset=utf-8;',
+    })
+
+    expect(checkContentType(request, ['json'])).toBe('json')
+  })
 })
+
+function thrown(work: () => unknown): HttpError {
+  try {
+    work()
+  } catch (error) {
+    if (error instanceof HttpError) return error
+    throw error
+  }
+  throw new Error('nothing was thrown')
+}
 
 describe('body parsing', () => {
   const bytes = (text: string) => new TextEncoder().encode(text)

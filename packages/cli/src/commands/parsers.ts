@@ -1,5 +1,7 @@
 import { InvalidArgumentError } from 'commander'
 
+import { UsageError } from '../errors.js'
+
 // Option and argument parsers. Each throws commander's InvalidArgumentError,
 // which commander reports as a usage error (exit status 2).
 
@@ -22,7 +24,11 @@ export function parsePort(value: string): number {
   return port
 }
 
-/** Parses a server base URL; only http and https are accepted. */
+/**
+ * Parses a server base URL; only http and https are accepted, without
+ * credentials. It reads --url before every command and after each one that
+ * calls a server, and PARLEY_URL, so every request goes through it.
+ */
 export function parseServerUrl(value: string): string {
   let url: URL
   try {
@@ -32,6 +38,16 @@ export function parseServerUrl(value: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidArgumentError('expected an http:// or https:// URL.')
+  }
+  // fetch refuses a URL with credentials, which would otherwise surface as
+  // "no server answers". A UsageError, not commander's InvalidArgumentError,
+  // whose message would quote the URL and so the password.
+  if (url.username !== '' || url.password !== '') {
+    throw new UsageError(
+      '--url (or PARLEY_URL) holds credentials (user:password@), which are ' +
+        'not supported; remove them and pass the key with --api-key (or ' +
+        'PARLEY_API_KEY) — the URL is not shown',
+    )
   }
   return value
 }

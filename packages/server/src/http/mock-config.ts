@@ -36,19 +36,15 @@ export function putMockConfig(
   input: HandlerInput,
 ): HandlerResult {
   requireMocks(mocks)
-  const changes = readChanges(input.body)
-  const problems = validate(mocks, changes)
-  if (problems.length > 0) {
-    throw new HttpError(
-      'validation_failed',
-      'the mock provider settings are invalid',
-      {},
-      problems,
-    )
-  }
+  const problems: FieldError[] = []
+  const changes = readChanges(input.body, problems)
+  problems.push(...validate(mocks, changes))
+  // One entry per field: two mocks of a family find the same problems,
+  // and a family that is not an object may also have a sum over 100.
+  if (problems.length > 0) throw invalid(dedupe(problems))
   for (const mock of mocks) {
     const change = changes[mock.family]
-    if (change) mock.configure(change)
+    if (change) mock.configure(change as Partial<MockProviderSettings>)
   }
   return { status: 200, body: describe(mocks) }
 }
@@ -74,19 +70,23 @@ function describe(mocks: readonly MockProvider[]): Record<string, unknown> {
   return out
 }
 
-type Changes = Partial<Record<Family, Partial<MockProviderSettings>>>
+// A field's new value, or null when the value sent is not a whole number:
+// null still overrides the top level, so the family's own bad field is the
+// one reported and no range or sum check uses a value the client replaced.
+type Change = Partial<Record<keyof MockProviderSettings, number | null>>
+type Changes = Partial<Record<Family, Change>>
 
-// Reads every field before giving up, so that a 400 names each bad one.
-function readChanges(body: unknown): Changes {
+// Reads every field, adding a problem for each one that is not a whole
+// number, so that the range checks still run on the others and the 400
+// names each bad field at once.
+function readChanges(body: unknown, problems: FieldError[]): Changes {
   const fields = asObject(body, '(body)')
-  const problems: FieldError[] = []
   const shared = readFamily(fields, '', problems)
   const changes: Changes = {}
   for (const family of ['sms', 'email'] as const) {
     const own = familyFields(fields[family], family, problems)
     changes[family] = { ...shared, ...readFamily(own, `${family}.`, problems) }
   }
-  if (problems.length > 0) throw invalid(problems)
   return changes
 }
 
@@ -107,8 +107,8 @@ function readFamily(
   fields: Record<string, unknown>,
   prefix: string,
   problems: FieldError[],
-): Partial<MockProviderSettings> {
-  const out: Record<string, unknown> = {}
+): Change {
+  const out: Change = {}
   for (const [json, field] of Object.entries(FIELDS)) {
     const value = fields[json]
     if (value === undefined) continue
@@ -117,50 +117,60 @@ function readFamily(
         field: `${prefix}${json}`,
         message: 'must be a whole number',
       })
+      out[field] = null
       continue
     }
     out[field] = value
   }
-  return out as Partial<MockProviderSettings>
+  return out
 }
 
+const PERCENTAGES: JsonField[] = ['timeout_pct', 'error_pct', 'ratelimit_pct']
+
+// The inclusive range of each field.
+const RANGES: Record<JsonField, readonly [number, number]> = {
+  timeout_pct: [0, 100],
+  error_pct: [0, 100],
+  ratelimit_pct: [0, 100],
+  seed: [0, 0xffff_ffff],
+  retry_after_secs: [0, 3600],
+}
+
+// Range-checks every whole-number field, and the sum of the percentages
+// that are valid on their own: a sum over 100 is then wrong whatever the
+// client does about the fields already named.
 function validate(
   mocks: readonly MockProvider[],
   changes: Changes,
 ): FieldError[] {
   const problems: FieldError[] = []
   for (const mock of mocks) {
-    const next = { ...mock.settings(), ...changes[mock.family] }
-    const pcts: JsonField[] = ['timeout_pct', 'error_pct', 'ratelimit_pct']
-    for (const json of pcts) {
-      const value = next[FIELDS[json]]
-      if (value < 0 || value > 100) {
+    const change = changes[mock.family] ?? {}
+    const settings = mock.settings()
+    let sum = 0
+    for (const [json, field] of Object.entries(FIELDS) as Array<
+      [JsonField, keyof MockProviderSettings]
+    >) {
+      const value = field in change ? change[field] : settings[field]
+      if (value === null || value === undefined) continue
+      const [min, max] = RANGES[json]
+      if (value < min || value > max) {
         problems.push({
           field: `${mock.family}.${json}`,
-          message: 'must be from 0 to 100',
+          message: `must be from ${min} to ${max}`,
         })
+      } else if (PERCENTAGES.includes(json)) {
+        sum += value
       }
     }
-    if (next.timeoutPct + next.errorPct + next.rateLimitPct > 100) {
+    if (sum > 100) {
       problems.push({
         field: mock.family,
         message: 'the percentages must add up to at most 100',
       })
     }
-    if (next.seed < 0 || next.seed > 0xffff_ffff) {
-      problems.push({
-        field: `${mock.family}.seed`,
-        message: 'must be from 0 to 4294967295',
-      })
-    }
-    if (next.retryAfterSecs < 0 || next.retryAfterSecs > 3600) {
-      problems.push({
-        field: `${mock.family}.retry_after_secs`,
-        message: 'must be from 0 to 3600',
-      })
-    }
   }
-  return dedupe(problems)
+  return problems
 }
 
 function dedupe(problems: FieldError[]): FieldError[] {

@@ -82,7 +82,8 @@ const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
 
 /**
  * Reads the body's media type and checks it is one the route takes, in
- * UTF-8 (the only charset accepted). Throws 415 otherwise.
+ * UTF-8 (the only charset accepted), each parameter given once. Throws 415
+ * otherwise.
  */
 export function checkContentType(
   request: IncomingMessage,
@@ -93,14 +94,38 @@ export function checkContentType(
   if (header === 'application/json' && accepted.includes('json')) return 'json'
   const [media = '', ...params] = header.split(';').map((item) => item.trim())
   const type = bodyTypeOf(media.toLowerCase())
-  const charset = params
+  if (type === undefined || !accepted.includes(type))
+    throw unsupported(accepted)
+  const named = params
+    .filter((param) => param !== '')
     .map((param) => param.split('='))
-    .find(([name]) => name?.trim().toLowerCase() === 'charset')?.[1]
-  const utf8 = charset === undefined || /^"?utf-?8"?$/i.test(charset.trim())
-  if (type && accepted.includes(type) && utf8) return type
-  throw new HttpError(
+    .map(([name = '', value]) => [name.trim().toLowerCase(), value] as const)
+  refuseRepeatedParameter(named.map(([name]) => name))
+  const charset = named.find(([name]) => name === 'charset')?.[1]
+  if (charset === undefined || /^"?utf-?8"?$/i.test(charset.trim())) return type
+  throw unsupported(accepted)
+}
+
+function unsupported(accepted: readonly BodyType[]): HttpError {
+  return new HttpError(
     'unsupported_media_type',
     `send the body as ${accepted.map(describe).join(' or ')} in UTF-8`,
+  )
+}
+
+// Two values of one parameter (`charset=utf-8; charset=latin1`) leave the
+// body's reading ambiguous, and another parser may pick the other one:
+// refused as an unsupported type rather than resolved by a guess.
+function refuseRepeatedParameter(names: readonly string[]): void {
+  const repeated = names.find((name, i) => names.indexOf(name) !== i)
+  if (repeated === undefined) return
+  // Named only when it is a short token: the message echoes the client.
+  const which = /^[\w!#$%&'*+.^`|~-]{1,40}$/.test(repeated)
+    ? `its ${repeated} parameter`
+    : 'a parameter'
+  throw new HttpError(
+    'unsupported_media_type',
+    `the Content-Type repeats ${which}; send each parameter once`,
   )
 }
 

@@ -1,7 +1,9 @@
 import type { Page } from '@parley/core'
-import { HttpError } from './http-error.js'
 
-/** Reads `page` and `pageSize`: decimal integers; core checks their range. */
+/**
+ * Reads `page` and `pageSize` for core, which checks them: one rule and one
+ * message for every bad value. Empty or absent is the default.
+ */
 export function pageRequest(query: URLSearchParams): {
   page?: number
   pageSize?: number
@@ -15,14 +17,10 @@ export function pageRequest(query: URLSearchParams): {
 function readInteger(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name)
   if (raw === null || raw === '') return undefined
-  if (!/^[0-9]+$/.test(raw)) {
-    throw new HttpError(
-      'validation_failed',
-      `${name} must be a positive integer`,
-      {},
-      [{ field: name, message: 'must be a positive integer' }],
-    )
-  }
+  // Not plain decimal digits (a sign, a fraction, letters, a space): NaN,
+  // which core refuses exactly as it refuses 0 or a page past the maximum,
+  // rather than a message of this file's own.
+  if (!/^[0-9]+$/.test(raw)) return Number.NaN
   // Huge values stay huge (core clamps a page size, refuses a page).
   return Math.min(Number(raw), Number.MAX_SAFE_INTEGER)
 }

@@ -60,13 +60,23 @@ export function parsePublicBaseUrl(text: string): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new RangeError('the public URL must use http or https')
   }
-  if (url.username !== '' || url.password !== '') {
+  // The parsed URL drops an empty userinfo, query or fragment
+  // (`https://@a.example`, `https://a.example?`), so the text is checked too.
+  if (url.username !== '' || url.password !== '' || hasUserinfo(text)) {
     throw new RangeError('the public URL must not carry credentials')
   }
-  if (url.search !== '' || url.hash !== '') {
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(text)) {
     throw new RangeError('the public URL must not have a query or fragment')
   }
   return url.origin + url.pathname.replace(/\/+$/, '')
+}
+
+// Whether the authority (from after the scheme's slashes to the first
+// slash, backslash, `?` or `#`, as WHATWG parsing reads an http(s) URL)
+// has an `@`; elsewhere, in the path, an `@` is an ordinary character.
+function hasUserinfo(text: string): boolean {
+  const rest = text.trim().replace(/^[a-z][a-z\d+.-]*:[/\\]*/i, '')
+  return /^[^/\\?#]*@/.test(rest)
 }
 
 function absoluteUrl(text: string): URL {
