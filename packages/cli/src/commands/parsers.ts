@@ -46,7 +46,7 @@ export function parseServerUrl(value: string): string {
     throw new UsageError(
       '--url (or PARLEY_URL) holds credentials (user:password@), which are ' +
         'not supported; remove them and pass the key with --api-key (or ' +
-        'PARLEY_API_KEY) — the URL is not shown',
+        'PARLEY_API_KEY)',
     )
   }
   return value
