@@ -52,7 +52,9 @@ describe('the bin never prints a credential of a URL it was given', () => {
   it('in migrate errors and in the no-server error', async () => {
     assertBuilt()
     const dead = new URL(await deadServerUrl())
-    const apiUrl = `http://ann:hunter2@${dead.host}/?token=tok123`
+    const apiUrl = `http://${dead.host}/?access_token=tok123`
+    // A server URL with userinfo is refused before it is used or quoted.
+    const userinfoUrl = `http://ann:hunter2@${dead.host}/?token=tok123`
 
     const results = await Promise.all([
       runCli(['migrate', '--database-url', credentialUrl]),
@@ -60,15 +62,24 @@ describe('the bin never prints a credential of a URL it was given', () => {
       runCli(['migrate', '--database-url', 'postgres://u:hunter2@/x?schema=A']),
       runCli(['conversations', '--url', apiUrl]),
       runCli(['metrics', '--url', apiUrl, '--json']),
+      runCli(['conversations', '--url', userinfoUrl]),
+      runCli(['metrics', '--url', userinfoUrl, '--json']),
     ])
 
     for (const [index, result] of results.entries()) {
       expect(result.code).not.toBe(0)
-      // The third URL is refused before it is quoted.
-      if (index !== 2) expect(result.stderr + result.stdout).toMatch(/\*\*\*/)
+      // The third URL and the userinfo ones are refused before they are
+      // quoted; the others are quoted masked.
+      if (index !== 2 && index < 5) {
+        expect(result.stderr + result.stdout).toMatch(/\*\*\*/)
+      }
       for (const secret of secrets) {
         expect(result.stderr + result.stdout).not.toContain(secret)
       }
+    }
+    for (const result of results.slice(5)) {
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain('holds credentials')
     }
   })
 })
