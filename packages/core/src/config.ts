@@ -1,4 +1,5 @@
 import { isKnownRegion } from './messages/phone.js'
+import { checkKnownOptions } from './util/known-options.js'
 
 /** Tuning of a Parley instance. Every field is optional. */
 export interface ParleyConfig {
@@ -141,7 +142,7 @@ const BOUNDS: Readonly<Record<IntegerOption, readonly [number, number]>> = {
  * `RangeError` or `TypeError` naming the option and the value received.
  */
 export function resolveConfig(config: ParleyConfig = {}): ResolvedConfig {
-  checkKnownOptions(config)
+  checkKnownOptions('config', config, Object.keys(DEFAULTS))
   const resolved = { ...DEFAULTS, ...withoutUndefined(config) }
   checkRegion(resolved.defaultRegion)
   for (const [name, [min, max]] of Object.entries(BOUNDS)) {
@@ -149,19 +150,6 @@ export function resolveConfig(config: ParleyConfig = {}): ResolvedConfig {
   }
   checkRelations(resolved)
   return Object.freeze(resolved)
-}
-
-// A misspelt option (pollIntervalMS) would otherwise leave its default in
-// force without a word.
-function checkKnownOptions(config: unknown): void {
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw new TypeError(`config must be an object, got ${String(config)}`)
-  }
-  for (const name of Object.keys(config)) {
-    if (!Object.hasOwn(DEFAULTS, name)) {
-      throw new RangeError(`config.${name} is not an option`)
-    }
-  }
 }
 
 function withoutUndefined(config: ParleyConfig): ParleyConfig {

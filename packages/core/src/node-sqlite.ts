@@ -31,6 +31,7 @@ export {
   type NodeSqliteStatement,
   type NodeSqliteValue,
 } from './node-sqlite/node-sqlite-dialect.js'
+import { checkKnownOptions } from './util/known-options.js'
 export type { SqliteSynchronous }
 
 /** Options of {@link openNodeSqlite}. */
@@ -75,6 +76,11 @@ export interface NodeSqliteOptions {
 export async function openNodeSqlite(
   options: NodeSqliteOptions,
 ): Promise<ParleyDatabase> {
+  checkKnownOptions('openNodeSqlite', options, [
+    'filename',
+    'synchronous',
+    'busyTimeoutMs',
+  ])
   const session = sqliteSession('openNodeSqlite', options)
   const { DatabaseSync } = await loadNodeSqlite()
 

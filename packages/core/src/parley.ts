@@ -11,6 +11,7 @@ import {
   RateLimiter,
 } from './resilience/rate-limiter.js'
 import {
+  type FieldError,
   IdempotencyInProgressError,
   IdempotencyKeyReusedError,
   NoRouteError,
@@ -87,6 +88,7 @@ import {
 import { ConversationUpsertError, threadMessage } from './store/threading.js'
 import { type Clock, isoNow, systemClock } from './util/clock.js'
 import { TypedEmitter } from './util/emitter.js'
+import { checkKnownOptions } from './util/known-options.js'
 import { errorMessage, type Logger, silentLogger } from './util/logger.js'
 
 /** Everything {@link createParley} takes. */
@@ -321,9 +323,16 @@ export async function createParley(options: ParleyOptions): Promise<Parley> {
 // What TypeScript checks, checked again for JavaScript callers, so that a
 // wrong call fails here naming the option, not later in a worker.
 function checkParleyOptions(options: ParleyOptions): void {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError('createParley: options must be an object')
-  }
+  checkKnownOptions('createParley', options, [
+    'db',
+    'providers',
+    'config',
+    'logger',
+    'clock',
+    'random',
+    'migrate',
+    'rateLimitStore',
+  ])
   const db = options.db as Partial<ParleyDatabase> | null | undefined
   if (typeof db?.writeTransaction !== 'function' || db.kysely === undefined) {
     throw new TypeError(
@@ -668,12 +677,13 @@ class ParleyInstance implements Parley {
     }
     checkIdempotencyKey(key)
     const scope = options.idempotencyScope ?? defaultScope
+    const fingerprint = fingerprintOrRefusal(options.idempotencyBody ?? body)
     const claim = await this.write(
       (trx) =>
         claimIdempotencyKey(trx, {
           scope,
           key,
-          fingerprint: fingerprintOf(options.idempotencyBody ?? body),
+          fingerprint,
           now: this.clock.now(),
           ttlMs: this.config.idempotencyTtlMs,
           staleMs: IDEMPOTENCY_STALE_MS,
@@ -1140,7 +1150,17 @@ function checkQueue(queue: string): asserts queue is QueueName {
   }
 }
 
-// JavaScript callers can pass anything as a call's options.
+const CALL_OPTIONS = new Set([
+  'channel',
+  'idempotencyKey',
+  'idempotencyScope',
+  'idempotencyBody',
+  'requestId',
+])
+
+// JavaScript callers can pass anything as a call's options; a misspelt
+// one (idempotencykey) would otherwise be dropped without a word, and with
+// it the protection it asked for.
 function checkOptionsObject(options: unknown): void {
   if (
     typeof options !== 'object' ||
@@ -1149,6 +1169,31 @@ function checkOptionsObject(options: unknown): void {
   ) {
     throw new ValidationError([
       { field: '(options)', message: 'must be an object' },
+    ])
+  }
+  const errors: FieldError[] = []
+  for (const [name, value] of Object.entries(options)) {
+    if (!CALL_OPTIONS.has(name)) {
+      errors.push({ field: `(options).${name}`, message: 'is not an option' })
+    } else if (
+      (name === 'idempotencyScope' || name === 'requestId') &&
+      value !== undefined &&
+      typeof value !== 'string'
+    ) {
+      errors.push({ field: `(options).${name}`, message: 'must be a string' })
+    }
+  }
+  if (errors.length > 0) throw new ValidationError(errors)
+}
+
+// A body that is not JSON data (a BigInt, a cycle) has no fingerprint: the
+// caller's mistake, not a storage failure.
+function fingerprintOrRefusal(body: unknown): string {
+  try {
+    return fingerprintOf(body)
+  } catch {
+    throw new ValidationError([
+      { field: '(options).idempotencyBody', message: 'must be JSON data' },
     ])
   }
 }

@@ -13,6 +13,7 @@ import { PostgresListener } from './postgres-listener.js'
 import type { Logger, ParleyDatabase } from '@parley/core'
 import type { ParleySchema } from './store/schema.js'
 import { silentLogger } from './util/logger.js'
+import { checkKnownOptions } from './util/known-options.js'
 
 /** Options of {@link openPostgres}. */
 export interface PostgresOptions {
@@ -56,6 +57,13 @@ export interface PostgresOptions {
  * connections per instance.
  */
 export function openPostgres(options: PostgresOptions): ParleyDatabase {
+  checkKnownOptions('openPostgres', options, [
+    'connectionString',
+    'poolMax',
+    'connectionTimeoutMs',
+    'schema',
+    'logger',
+  ])
   const poolMax = options.poolMax ?? 10
   checkOptions(options.connectionString, poolMax)
   const { connectionString, urlOptions, urlSchema } = splitUrl(

@@ -10,6 +10,7 @@ import { openBetterSqlite } from './store/better-sqlite.js'
 import type Database from 'better-sqlite3'
 import type { ParleyDatabase } from '@parley/core'
 import type { SqliteSynchronous } from './store/sqlite-session.js'
+import { checkKnownOptions } from './util/known-options.js'
 
 export type { SqliteSynchronous }
 
@@ -56,5 +57,11 @@ export interface SqliteOptions {
  * it, until the process restarts.
  */
 export function openSqlite(options: SqliteOptions): ParleyDatabase {
+  checkKnownOptions('openSqlite', options, [
+    'filename',
+    'synchronous',
+    'busyTimeoutMs',
+    'wrapDatabase',
+  ])
   return openBetterSqlite(options)
 }

@@ -84,7 +84,11 @@ describe('resolveConfig', () => {
     'refuses an option it does not have, such as a misspelt %s',
     (name) => {
       expect(() => resolveConfig({ [name]: 1 } as never)).toThrow(
-        new RangeError(`config.${name} is not an option`),
+        new RangeError(
+          name === 'pollIntervalMS'
+            ? 'config: pollIntervalMS is not an option (did you mean pollIntervalMs?)'
+            : `config: ${name} is not an option`,
+        ),
       )
     },
   )

@@ -7,11 +7,14 @@ import { afterEach, describe, expect, it } from 'vitest'
 import {
   createMockProvider,
   createParley,
+  createSendGridProvider,
+  createTwilioProvider,
   isValidationError,
   type Parley,
   type ParleyDatabase,
   silentLogger,
 } from '@parley/core'
+import { openPostgres } from '@parley/core/postgres'
 import { openSqlite } from '@parley/core/sqlite'
 import {
   emailRequest,
@@ -129,6 +132,119 @@ describe('calls with options of the wrong shape', () => {
       expect(await stored()).toBe(0)
     },
   )
+})
+
+describe('calls with misspelt or mistyped options', () => {
+  it.each([
+    [
+      'idempotencykey',
+      { idempotencykey: 'abc' },
+      '(options).idempotencykey',
+      'is not an option',
+    ],
+    ['Channel', { Channel: 'sms' }, '(options).Channel', 'is not an option'],
+    [
+      'an object as idempotencyScope',
+      { idempotencyKey: 'k', idempotencyScope: {} },
+      '(options).idempotencyScope',
+      'must be a string',
+    ],
+    [
+      'a number as requestId',
+      { requestId: 7 },
+      '(options).requestId',
+      'must be a string',
+    ],
+    [
+      'a BigInt as idempotencyBody',
+      { idempotencyKey: 'k', idempotencyBody: 10n },
+      '(options).idempotencyBody',
+      'must be JSON data',
+    ],
+  ])(
+    'refuses a send with %s, storing nothing',
+    async (_, options, field, message) => {
+      const p = await instance()
+
+      expect(
+        await details(() => p.send(smsRequest(), options as never)),
+      ).toEqual([{ field, message }])
+      expect(await stored()).toBe(0)
+    },
+  )
+
+  it('refuses a webhook with a misspelt option', async () => {
+    const p = await instance()
+
+    const call = () =>
+      p.receive(smsWebhook(), { channel: 'sms', idempotency_key: 'k' } as never)
+    expect(await details(call)).toEqual([
+      { field: '(options).idempotency_key', message: 'is not an option' },
+    ])
+    expect(await stored()).toBe(0)
+  })
+})
+
+describe('factories given a misspelt option', () => {
+  it.each([
+    [
+      'createTwilioProvider',
+      () =>
+        createTwilioProvider({
+          accountSid: 'AC1',
+          authToken: 't',
+          baseURL: 'http://127.0.0.1:2',
+        } as never),
+      'createTwilioProvider: baseURL is not an option (did you mean baseUrl?)',
+    ],
+    [
+      'createSendGridProvider',
+      () =>
+        createSendGridProvider({
+          apiKey: 'SG.k',
+          baseURL: 'http://127.0.0.1:2',
+        } as never),
+      'createSendGridProvider: baseURL is not an option (did you mean baseUrl?)',
+    ],
+    [
+      'createMockProvider',
+      () => createMockProvider({ family: 'sms', seeds: 1 } as never),
+      'createMockProvider: seeds is not an option',
+    ],
+    [
+      'openSqlite',
+      () => openSqlite({ filename: ':memory:', synchronus: 'NORMAL' } as never),
+      'openSqlite: synchronus is not an option',
+    ],
+    [
+      'openPostgres',
+      () =>
+        openPostgres({
+          connectionString: 'postgres://postgres@127.0.0.1:1/none',
+          Schema: 'x',
+        } as never),
+      'openPostgres: Schema is not an option (did you mean schema?)',
+    ],
+    [
+      'createParley',
+      () => createParley({ providers: [], Migrate: false } as never),
+      'createParley: Migrate is not an option (did you mean migrate?)',
+    ],
+  ])(
+    '%s refuses it by name, before using any option',
+    async (_, build, message) => {
+      await expect(async () => build()).rejects.toThrow(new RangeError(message))
+    },
+  )
+
+  it.each([
+    ['createTwilioProvider', () => createTwilioProvider(undefined as never)],
+    ['createMockProvider', () => createMockProvider(undefined as never)],
+    ['openSqlite', () => openSqlite(undefined as never)],
+    ['openPostgres', () => openPostgres(null as never)],
+  ])('%s refuses options that are not an object', (name, build) => {
+    expect(build).toThrow(new TypeError(`${name}: options must be an object`))
+  })
 })
 
 describe('createParley with options of the wrong shape', () => {

@@ -123,7 +123,10 @@ async function openDatabase(storage: StorageConfig) {
   try {
     if (storage.kind === 'sqlite') {
       const { openSqlite } = await import('@parley/core/sqlite')
-      return openSqlite(storage)
+      return openSqlite({
+        filename: storage.filename,
+        synchronous: storage.synchronous,
+      })
     }
     const { openPostgres } = await import('@parley/core/postgres')
     return openPostgres({

@@ -12,6 +12,7 @@ import type {
   ProviderOutcome,
   SendContext,
 } from './provider.js'
+import { checkKnownOptions } from '../util/known-options.js'
 
 /** Options of {@link createMockProvider}. */
 export interface MockProviderOptions {
@@ -116,6 +117,13 @@ export class MockProvider implements Provider {
 
 /** Creates a {@link MockProvider}. */
 export function createMockProvider(options: MockProviderOptions): MockProvider {
+  checkKnownOptions('createMockProvider', options, [
+    'family',
+    'name',
+    'faults',
+    'seed',
+    'retryAfterSecs',
+  ])
   return new MockProvider(options)
 }
 

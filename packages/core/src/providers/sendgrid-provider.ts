@@ -32,6 +32,7 @@ import type {
   ProviderOutcome,
   SendContext,
 } from './provider.js'
+import { checkKnownOptions } from '../util/known-options.js'
 
 /** Options of {@link createSendGridProvider}. */
 export interface SendGridProviderOptions {
@@ -129,6 +130,17 @@ interface SendGridAttachment {
 export function createSendGridProvider(
   options: SendGridProviderOptions,
 ): Provider {
+  checkKnownOptions('createSendGridProvider', options, [
+    'name',
+    'baseUrl',
+    'apiKey',
+    'defaultSubject',
+    'attachmentMaxBytes',
+    'attachmentTimeoutMs',
+    'allowPrivateAttachmentHosts',
+    'fetch',
+    'attachmentFetch',
+  ])
   const settings = sendGridSettings(options)
   return {
     name: settings.name,

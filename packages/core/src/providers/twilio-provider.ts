@@ -25,6 +25,7 @@ import type {
   ProviderOutcome,
   SendContext,
 } from './provider.js'
+import { checkKnownOptions } from '../util/known-options.js'
 
 /** Options of {@link createTwilioProvider}. */
 export interface TwilioProviderOptions {
@@ -80,6 +81,14 @@ interface TwilioSettings {
  * })
  */
 export function createTwilioProvider(options: TwilioProviderOptions): Provider {
+  checkKnownOptions('createTwilioProvider', options, [
+    'name',
+    'baseUrl',
+    'accountSid',
+    'authToken',
+    'statusCallbackUrl',
+    'fetch',
+  ])
   const settings = twilioSettings(options)
   return {
     name: settings.name,
