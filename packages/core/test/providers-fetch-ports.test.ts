@@ -138,3 +138,53 @@ describe('an attachment URL on a port fetch refuses', () => {
     })
   })
 })
+
+describe('port 0, which no connection can reach', () => {
+  it('is refused as a base URL by both adapters', () => {
+    const twilio = () =>
+      createTwilioProvider({
+        accountSid: 'AC1',
+        authToken: 't',
+        baseUrl: 'http://127.0.0.1:0',
+      })
+    const sendGrid = () =>
+      createSendGridProvider({ apiKey: 'k', baseUrl: 'https://[::1]:0/v' })
+
+    expect(twilio).toThrow(
+      new RangeError(
+        'baseUrl uses port 0, which no connection can reach (received http://127.0.0.1:0/)',
+      ),
+    )
+    expect(sendGrid).toThrow(
+      new RangeError(
+        'baseUrl uses port 0, which no connection can reach (received https://[::1]:0/v)',
+      ),
+    )
+  })
+
+  it('fails an attachment for good, directly or through a redirect', async () => {
+    const limits = { maxBytes: 1024, timeoutMs: 2000, allowPrivate: true }
+    const server = await startTestServer({
+      '/moved': redirect('http://127.0.0.1:0/a.png'),
+    })
+    try {
+      const direct = await fetchAttachment('http://127.0.0.1:0/a.png', {
+        ...limits,
+        fetch: fetchThatMustNotRun(),
+      })
+      const redirected = await fetchAttachment(`${server.url}/moved`, limits)
+
+      expect(direct).toEqual({
+        kind: 'permanent',
+        error:
+          'attachment http://127.0.0.1:0/a.png: port 0 cannot be connected to',
+      })
+      expect(redirected).toEqual({
+        kind: 'permanent',
+        error: `attachment ${server.url}/moved: port 0 cannot be connected to`,
+      })
+    } finally {
+      await server.close()
+    }
+  })
+})

@@ -350,6 +350,11 @@ describe('createTwilioProvider', () => {
       RangeError,
       /^baseUrl must not carry/,
     ],
+    [
+      { baseUrl: 'http://:secret@x.example/' },
+      RangeError,
+      /^baseUrl must not carry a query, fragment or credentials \(received http:\/\/x\.example\/…\)$/,
+    ],
     [{ name: '' }, RangeError, /^name must be a non-empty string/],
     [
       { statusCallbackUrl: 'nope' },

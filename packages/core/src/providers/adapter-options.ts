@@ -65,10 +65,21 @@ export function requireBaseUrl(
   fallback: string,
 ): string {
   const url = requireHttpUrl(option, value ?? fallback)
-  if (url.search !== '' || url.hash !== '' || url.username !== '') {
+  if (
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== '' ||
+    url.password !== ''
+  ) {
     throw new RangeError(
       `${option} must not carry a query, fragment or credentials ` +
         `(received ${url.origin}${url.pathname}…)`,
+    )
+  }
+  if (url.port === '0') {
+    throw new RangeError(
+      `${option} uses port 0, which no connection can reach ` +
+        `(received ${url.origin}${url.pathname})`,
     )
   }
   const blocked = fetchBlockedPort(url)

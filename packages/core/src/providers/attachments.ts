@@ -199,6 +199,7 @@ function httpUrl(text: string, base?: URL): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw refused(`${url.protocol} URLs are not fetched, only http(s)`)
   }
+  if (url.port === '0') throw refused('port 0 cannot be connected to')
   const blocked = fetchBlockedPort(url)
   if (blocked !== undefined) {
     throw refused(`port ${blocked} is one that fetch refuses to call`)
