@@ -603,7 +603,7 @@ class ParleyInstance implements Parley {
     this.assertOpen()
     checkOptionsObject(options)
     const inbound = validateInbound(
-      checkChannel(options?.channel),
+      checkChannel(options.channel),
       payload,
       this.config,
     )

@@ -14,7 +14,8 @@ import type {
   ProviderHealthBoard,
 } from '../routing/provider-health.js'
 import type { ProviderRegistry } from '../routing/provider-registry.js'
-import { applyPendingReports, providerLockKey } from '../store/delivery.js'
+import { applyPendingReports } from '../store/delivery.js'
+import { providerLockKey } from '../store/lock-keys.js'
 import type { GroupCommitter } from '../store/group-commit.js'
 import { PreparedStatement } from '../store/prepared.js'
 import {

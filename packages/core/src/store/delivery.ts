@@ -6,6 +6,7 @@ import {
   furthestStatus,
 } from '../messages/delivery-status.js'
 import type { ChannelFamily, MessageStatus } from '../messages/types.js'
+import { providerLockKey } from './lock-keys.js'
 import { PreparedStatement } from './prepared.js'
 import { type DialectName, type ParleySchema, readId } from './schema.js'
 
@@ -90,19 +91,6 @@ export async function lockProviderId(
   await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(
     trx,
   )
-}
-
-/**
- * The key of a provider id's locks: the text its advisory lock is hashed
- * from, and the key by which the writes that take it are ordered (a
- * request's reports, a group commit's batch), so that they take the locks
- * of several ids in one order everywhere.
- */
-export function providerLockKey(
-  family: ChannelFamily,
-  providerMessageId: string,
-): string {
-  return `delivery:${family}:${providerMessageId}`
 }
 
 /**

@@ -10,7 +10,9 @@
 //    a redelivered webhook (whose insert waits on a claimed event) must not
 //    hold a conversation meanwhile;
 // 2. a conversation;
-// 3. an idempotency key.
+// 3. an idempotency key;
+// then a provider id's delivery lock (see providerLockKey), whose key has
+// no rank digit and sorts after all of these.
 //
 // Within a rank, keys sort by code unit, as the inbound worker sorts the
 // conversations of a batch.
@@ -41,4 +43,18 @@ export function conversationLockKey(message: NormalizedMessage): string {
 /** The key of a write that claims, completes or releases an idempotency key. */
 export function idempotencyLockKey(scope: string, key: string): string {
   return `3 idempotency:${scope}:${key}`
+}
+
+/**
+ * The key of a provider id's locks: the text its Postgres advisory lock is
+ * hashed from, and the key by which the writes that take it are ordered (a
+ * request's reports, a group commit's batch), so that they take the locks
+ * of several ids in one order everywhere. Instances of two versions must
+ * hash the same text, so it keeps its form (no rank digit).
+ */
+export function providerLockKey(
+  family: ChannelFamily,
+  providerMessageId: string,
+): string {
+  return `delivery:${family}:${providerMessageId}`
 }

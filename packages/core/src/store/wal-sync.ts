@@ -21,9 +21,10 @@ export const threadPoolFsync: Fsync = (fd) =>
 
 /**
  * A write that could not be made durable because a sync of the WAL failed,
- * or the database's files were found removed or damaged (now or before). `committed` tells the two cases apart: true when the
- * write was committed and only its sync failed, so that it may or may not
- * survive a restart; false when it was refused before it ran.
+ * or the database's files were found removed or damaged (now or before).
+ * `committed` tells the two cases apart: true when the write was committed
+ * and only its sync failed, so that it may or may not survive a restart;
+ * false when it was refused before it ran.
  */
 export class DurabilityError extends Error {
   override readonly name = 'DurabilityError'

@@ -20,11 +20,7 @@ export async function smsStatus(
   parley: Parley,
   input: HandlerInput,
 ): Promise<HandlerResult> {
-  if (
-    typeof input.body !== 'object' ||
-    input.body === null ||
-    Array.isArray(input.body)
-  ) {
+  if (!isRecord(input.body)) {
     throw new HttpError(
       'validation_failed',
       'the status callback must be an object of fields',
@@ -32,7 +28,7 @@ export async function smsStatus(
       [{ field: '(body)', message: 'must be a JSON object or a form' }],
     )
   }
-  const fields = asRecord(input.body)
+  const fields = input.body
   const sid = fields.MessageSid
   const reported = fields.MessageStatus
   const problems = [
@@ -172,10 +168,12 @@ function readQueue(value: string | null): QueueName {
   )
 }
 
-function asRecord(value: unknown): Record<string, unknown> {
+function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : {}
+}
+
+function asRecord(value: unknown): Record<string, unknown> {
+  return isRecord(value) ? value : {}
 }
 
 // A provider id or status: non-empty, at most 255 characters, and storable
